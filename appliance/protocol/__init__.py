@@ -1,0 +1,1 @@
+"""The framed binary protocol between the supervisor and its workers."""
