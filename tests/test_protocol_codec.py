@@ -1,4 +1,4 @@
-"""The worker protocol codec, without sockets: round trips, chunking, malformed input."""
+"""The worker protocol codec without sockets: round trips, chunking, bad input."""
 
 from __future__ import annotations
 
@@ -37,9 +37,7 @@ events = st.one_of(
     st.just(Leave()),
     st.builds(Status, text, st.none() | text, text),
     st.builds(Participant, u32, text, st.booleans()),
-    st.builds(
-        Audio, st.integers(0, 2), u32, u64, st.binary(max_size=2000)
-    ),
+    st.builds(Audio, st.integers(0, 2), u32, u64, st.binary(max_size=2000)),
     st.builds(ShareState, u32, st.booleans()),
     st.builds(Log, st.integers(0, 50), text, text),
     st.builds(Stats, st.dictionaries(st.text(max_size=8), st.integers(0, 2**40))),
@@ -61,10 +59,16 @@ events = st.one_of(
 def normalise(event):
     """Events compare by value; payload views become bytes for the comparison."""
     if isinstance(event, Audio):
-        return Audio(event.audio_type, event.user_id, event.capture_ns, bytes(event.pcm))
+        return Audio(
+            event.audio_type, event.user_id, event.capture_ns, bytes(event.pcm)
+        )
     if isinstance(event, ShareFrame):
         return ShareFrame(
-            event.user_id, event.capture_ns, event.width, event.height, bytes(event.i420)
+            event.user_id,
+            event.capture_ns,
+            event.width,
+            event.height,
+            bytes(event.i420),
         )
     return event
 
@@ -83,7 +87,9 @@ def decode_all(chunks):
 def test_any_chunking_decodes_the_same_events(evs, data):
     stream = HELLO + b"".join(encode(e) for e in evs)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
-    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    chunks = [
+        stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)
+    ]
 
     decoder, out = decode_all(chunks)
 

@@ -1,4 +1,4 @@
-"""Meeting drivers: ``sim`` (a simulated meeting) and ``zoom`` (the Zoom Meeting SDK)."""
+"""Meeting drivers: ``sim`` (a simulated meeting) and ``zoom`` (the Zoom SDK)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ DRIVER_NAMES = ("sim", "zoom")
 
 
 def load_driver(name: str) -> Driver:
-    """Create the driver called ``name``; raise :class:`DriverUnavailable` if it can't."""
+    """The driver called ``name``; :class:`DriverUnavailable` if it cannot run."""
     if name == "sim":
         from appliance.drivers.sim.driver import SimDriver
 

@@ -8,7 +8,8 @@ An exception escaping one of its callbacks aborts the process. So a driver owns 
 thread of its own, *the driver thread*, and does all its work on it:
 
 * :meth:`Driver.run` is called on the driver thread and returns only when the meeting is
-  over for the bot (it ended, failed, or the bot left after :meth:`Driver.request_leave`).
+  over for the bot (it ended, failed, or the bot left when asked to by
+  :meth:`Driver.request_leave`).
   Before returning it has reported a final status (``ENDED`` or ``FAILED``).
 * Everything the driver learns it reports through :class:`DriverEvents`, whose methods
   are safe to call from the driver thread, never block and never raise.

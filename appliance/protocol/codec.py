@@ -236,7 +236,9 @@ def _parse(kind: int, payload: memoryview) -> Event:
                 return Leave()
             case Kind.STATUS:
                 obj = _parse_json(payload, kind)
-                return Status(str(obj["status"]), obj["error_code"], str(obj["message"]))
+                return Status(
+                    str(obj["status"]), obj["error_code"], str(obj["message"])
+                )
             case Kind.PARTICIPANT:
                 joined, user_id = _PARTICIPANT.unpack_from(payload)
                 name = bytes(payload[_PARTICIPANT.size :]).decode()
@@ -260,7 +262,7 @@ def _parse(kind: int, payload: memoryview) -> Event:
 
 
 class Decoder:
-    """Bytes in, events out. Feed chunks as they arrive; pop events with :meth:`next_event`.
+    """Bytes in, events out: feed chunks as they arrive, pop events as they complete.
 
     ``peer_hello`` is what the peer's first frame said, once it arrived.
     """

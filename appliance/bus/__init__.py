@@ -1,0 +1,1 @@
+"""The audio bus: frames from workers to WebSocket clients, per meeting."""

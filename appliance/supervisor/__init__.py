@@ -1,0 +1,1 @@
+"""The supervisor: the process owning the HTTP server, the workers and the plugins."""

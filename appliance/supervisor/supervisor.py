@@ -1,0 +1,67 @@
+"""The supervisor: one Trio nursery that owns everything, and the order of shutdown.
+
+Start-up: the meetings nursery, then the HTTP server; ready once the server serves.
+Shutdown (SIGTERM, SIGINT, or the caller cancelling ``shutdown_trigger``):
+
+1. stop accepting new meetings;
+2. leave every meeting and wait for its worker to exit (WebSocket clients get their
+   ``error`` message and close while the HTTP server still runs);
+3. stop the HTTP server;
+4. return. No worker outlives this function: the meetings nursery reaps them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from appliance.config import Settings
+from appliance.http.app import create_app
+from appliance.http.front_door import ConnectionRegistry
+from appliance.http.server import serve_http
+from appliance.supervisor.meetings import MeetingRegistry
+
+log = logging.getLogger(__name__)
+
+
+async def wait_for_signal() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("shutting down signal=%s", signal.Signals(signum).name)
+            return
+
+
+async def serve(
+    settings: Settings,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] = wait_for_signal,
+    on_ready: Callable[[tuple[str, int], MeetingRegistry], Awaitable[None]]
+    | None = None,
+) -> None:
+    """Run the appliance until ``shutdown_trigger`` returns, then shut down in order."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    meetings = MeetingRegistry(settings)
+    connections = ConnectionRegistry()
+    app = create_app(meetings, settings, connections)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(meetings.run)
+        async with trio.open_nursery() as http_nursery:
+            bound = await http_nursery.start(
+                serve_http, app, settings.http_host, settings.http_port, connections
+            )
+            log.info(
+                "ready driver=%s data_dir=%s window_ms=%g",
+                settings.driver,
+                settings.data_dir,
+                settings.ws_window * 1000,
+            )
+            if on_ready is not None:
+                await on_ready(bound, meetings)
+            await shutdown_trigger()
+            await meetings.leave_all()
+            http_nursery.cancel_scope.cancel()
+        nursery.cancel_scope.cancel()
+    log.info("stopped")

@@ -1,0 +1,1 @@
+"""The worker process: one per meeting, hosting one driver."""

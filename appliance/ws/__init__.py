@@ -1,0 +1,1 @@
+"""The WebSocket audio stream: wire format, batching, and the direct-write data path."""
