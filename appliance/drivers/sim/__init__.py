@@ -1,0 +1,15 @@
+"""The ``sim`` driver: a simulated Zoom meeting played from a TOML scenario.
+
+:mod:`.scenario` reads and validates scenarios (cheap, safe to call per request);
+:mod:`.media` renders their sound and pictures; :mod:`.driver` plays them in real
+time. Importing this package loads only the scenario module, not numpy.
+"""
+
+from appliance.drivers.sim.scenario import (
+    Scenario,
+    builtin_names,
+    load_scenario,
+    parse_scenario,
+)
+
+__all__ = ["Scenario", "builtin_names", "load_scenario", "parse_scenario"]
