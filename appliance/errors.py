@@ -14,22 +14,23 @@ from typing import Any
 class ErrorCode(enum.Enum):
     """Error codes of the REST and WebSocket contract.
 
-    The value is ``(http_status, websocket_close_code)``.
+    The value is ``(http_status, websocket_close_code, name)``; the name keeps codes
+    that share a status distinct members rather than aliases.
     """
 
-    INVALID_MEETING_ID = (400, 4400)
-    INVALID_REQUEST = (400, 4400)
-    AUTH_FAILED = (401, 4401)
-    MEETING_NOT_FOUND = (404, 4404)
-    MEETING_ALREADY_EXISTS = (409, 4409)
-    SDK_INIT_FAILED = (500, 1011)
-    JOIN_MEETING_FAILED = (500, 1011)
+    INVALID_MEETING_ID = (400, 4400, "INVALID_MEETING_ID")
+    INVALID_REQUEST = (400, 4400, "INVALID_REQUEST")
+    AUTH_FAILED = (401, 4401, "AUTH_FAILED")
+    MEETING_NOT_FOUND = (404, 4404, "MEETING_NOT_FOUND")
+    MEETING_ALREADY_EXISTS = (409, 4409, "MEETING_ALREADY_EXISTS")
+    SDK_INIT_FAILED = (500, 1011, "SDK_INIT_FAILED")
+    JOIN_MEETING_FAILED = (500, 1011, "JOIN_MEETING_FAILED")
     # A meeting that was running and ended: the host ended it, the bot was removed or
     # it left on request. Not an HTTP answer; it reaches clients in status and streams.
-    MEETING_ENDED = (410, 1000)
+    MEETING_ENDED = (410, 1000, "MEETING_ENDED")
     # The worker process of a meeting died (crash, kill -9, out of memory).
-    WORKER_DIED = (500, 1011)
-    INTERNAL_ERROR = (500, 1011)
+    WORKER_DIED = (500, 1011, "WORKER_DIED")
+    INTERNAL_ERROR = (500, 1011, "INTERNAL_ERROR")
 
     @property
     def http_status(self) -> int:

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 worker_log = logging.getLogger("appliance.worker.remote")
 
 _MEETING_ID = re.compile(r"\d{9,11}")
-_URL_ID = re.compile(r"/(?:j|w|wc|s)/(\d{9,11})(?:/|$)")
+_URL_ID = re.compile(r"/(?:j|w|s|wc|wc/join)/(\d{9,11})(?:/|$)")
 JOIN_FIELDS = {
     "meeting_id",
     "password",
@@ -100,13 +100,17 @@ def parse_join_request(body: Any, driver: str) -> JoinRequest:
     for name in JOIN_FIELDS - {"meeting_id"}:
         if body.get(name) is not None and not isinstance(body[name], str):
             raise InvalidRequest(f"{name} must be a string")
-    if body.get("scenario") is not None:
+    scenario = body.get("scenario")
+    if scenario is not None:
         if driver != "sim":
             raise InvalidRequest("scenario is only read by the sim driver")
-        # Fail at POST, not later in the worker, when the scenario is unusable.
+        # Fail at POST, not later in the worker, when the scenario is unusable; and
+        # hand the worker an absolute path, since it runs in a folder of its own.
         from appliance.drivers.sim.scenario import load_scenario
 
-        load_scenario(body["scenario"])
+        loaded = load_scenario(scenario)
+        if loaded.path is not None and ("/" in scenario or scenario.endswith(".toml")):
+            scenario = str(loaded.path)
     return JoinRequest(
         meeting_id=meeting_id,
         password=body.get("password") or "",
@@ -115,7 +119,7 @@ def parse_join_request(body: Any, driver: str) -> JoinRequest:
         obf_token=body.get("obf_token"),
         zak_token=body.get("zak_token"),
         webinar_token=body.get("webinar_token"),
-        scenario=body.get("scenario"),
+        scenario=scenario,
     )
 
 
@@ -228,7 +232,9 @@ class MeetingRegistry:
             raise ApplianceError("the appliance is shutting down")
         existing = self._meetings.get(request.meeting_id)
         if existing is not None:
-            if not existing.finished.is_set():
+            # A bot that reached its final status may still be exiting; the new
+            # one starts beside it, in a work folder of its own.
+            if not existing.status.is_final:
                 raise MeetingAlreadyExists(
                     f"a bot is already in meeting {request.meeting_id} here"
                 )

@@ -214,18 +214,19 @@ async def serve_worker(
         )
         leaving = Leaving(driver)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_write_loop, stream, outbox, wake_receive)
             nursery.start_soon(_read_loop, stream, decoder, leaving)
             nursery.start_soon(_stats_loop, outbox)
             nursery.start_soon(_on_sigterm, leaving)
             nursery.start_soon(leaving.enforce_timeout, nursery.cancel_scope)
-            thread.start()
-            await trio.to_thread.run_sync(done.wait, abandon_on_cancel=True)
-            nursery.cancel_scope.cancel()
-
-        # The driver is done: what it reported last must still reach the supervisor.
-        with trio.move_on_after(LEAVE_TIMEOUT):
+            async with trio.open_nursery() as writer_nursery:
+                writer_nursery.start_soon(_write_loop, stream, outbox, wake_receive)
+                thread.start()
+                await trio.to_thread.run_sync(done.wait, abandon_on_cancel=True)
+                # Not a cancel: the writer finishes the frame it is writing, so the
+                # last status the driver reported is never torn or lost.
+                wake_send.close()
             await _write_frames(stream, outbox.take_all())
+            nursery.cancel_scope.cancel()
     finally:
         logging.getLogger().removeHandler(handler)
         outbox.close()
