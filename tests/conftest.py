@@ -40,7 +40,9 @@ class Appliance:
         return self.log_path.read_text(errors="replace")
 
     def post_meeting(self, meeting_id: str, **fields) -> httpx.Response:
-        return self.http.post("/api/meetings", json={"meeting_id": meeting_id, **fields})
+        return self.http.post(
+            "/api/meetings", json={"meeting_id": meeting_id, **fields}
+        )
 
     def meeting(self, meeting_id: str) -> dict:
         response = self.http.get(f"/api/meetings/{meeting_id}")

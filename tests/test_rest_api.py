@@ -44,7 +44,12 @@ def test_join_list_get_delete(appliance):
             break
         time.sleep(0.02)
         detail = appliance.meeting(MEETING)
-    assert [p["name"] for p in detail["participants"]] == ["Alice", "Bob", "Carol", "Dave"]
+    assert [p["name"] for p in detail["participants"]] == [
+        "Alice",
+        "Bob",
+        "Carol",
+        "Dave",
+    ]
     pid = detail["worker_pid"]
     assert pid_alive(pid)
 
@@ -171,7 +176,9 @@ def test_delete_of_a_finished_meeting_removes_it(appliance):
     appliance.post_meeting(MEETING, scenario="meeting_over")
     appliance.wait_status(MEETING, "MEETING_STATUS_FAILED")
 
-    assert appliance.http.delete(f"/api/meetings/{MEETING}").json() == {"status": "left"}
+    assert appliance.http.delete(f"/api/meetings/{MEETING}").json() == {
+        "status": "left"
+    }
 
     assert appliance.http.get(f"/api/meetings/{MEETING}").status_code == 404
 

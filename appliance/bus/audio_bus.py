@@ -125,8 +125,21 @@ class Subscriber:
     def finish(self, code: str, message: str, close_code: int) -> None:
         """Send a last ``error`` message; the drainer then ends with ``close_code``."""
         self.close_code = close_code
+        self._report_drops(force=True)
         self.push_control(wire.error_message(code, message))
         self._wake.set()
+
+    def _report_drops(self, *, force: bool = False) -> None:
+        """Queue a ``dropped`` notice for frames lost since the last one.
+
+        One notice at a time is in flight: while it waits in the queue, further drops
+        add up for the next one instead of queueing a notice per window.
+        """
+        if not self.queue.has_unreported_drops:
+            return
+        if force or self._notice is None or self._notice.written:
+            notice = wire.dropped_message(self.queue.take_drop_report())
+            self._notice = self.queue.push_control(notice)
 
     def _pump(self) -> None:
         if not self.alive:
@@ -141,11 +154,8 @@ class Subscriber:
             if self.queue:
                 self._backlogged = True
                 self._wake.set()
-        if self.queue.enforce_limit() and (
-            self._notice is None or self._notice.written
-        ):
-            notice = wire.dropped_message(self.queue.take_drop_report())
-            self._notice = self.queue.push_control(notice)
+        self.queue.enforce_limit()
+        self._report_drops()
 
     async def serve(self) -> int | None:
         """Drain a backlogged queue until the stream ends.
@@ -164,6 +174,7 @@ class Subscriber:
                 self.alive = False
                 return None
             self._backlogged = False
+            self._report_drops()
             if self.close_code is not None:
                 return self.close_code
 

@@ -44,10 +44,15 @@ async def serve_http(
     host: str,
     port: int,
     connections: ConnectionRegistry,
+    stop: trio.Event,
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` on ``host:port`` until cancelled; reports the bound address."""
+    """Serve ``app`` on ``host:port`` until ``stop`` is set; reports the bound address.
+
+    On ``stop`` the listeners close, open connections are closed, and the app's
+    lifespan shutdown runs, in that order.
+    """
     config = hypercorn_config()
     wrapped = ASGIWrapper(app)
     lifespan_state: dict = {}
@@ -60,24 +65,23 @@ async def serve_http(
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
-        try:
-            async with trio.open_nursery() as connections_nursery:
-                serve = partial(
-                    TCPServer, wrapped, config, context, ConnectionState(lifespan_state)
+        async with trio.open_nursery() as connections_nursery:
+            serve = partial(
+                TCPServer, wrapped, config, context, ConnectionState(lifespan_state)
+            )
+            await connections_nursery.start(
+                partial(
+                    trio.serve_listeners,
+                    serve,
+                    front_doors,
+                    handler_nursery=connections_nursery,
                 )
-                await connections_nursery.start(
-                    partial(
-                        trio.serve_listeners,
-                        serve,
-                        front_doors,
-                        handler_nursery=connections_nursery,
-                    )
-                )
-                log.info("serving address=http://%s:%d", bound[0], bound[1])
-                task_status.started(bound)
-                await trio.sleep_forever()
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await context.terminated.set()
-                await lifespan.wait_for_shutdown()
-            lifespan_nursery.cancel_scope.cancel()
+            )
+            log.info("serving address=http://%s:%d", bound[0], bound[1])
+            task_status.started(bound)
+            await stop.wait()
+            log.info("closing connections count=%d", len(connections))
+            connections_nursery.cancel_scope.cancel()
+        with trio.move_on_after(config.graceful_timeout):
+            await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()

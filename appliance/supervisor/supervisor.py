@@ -48,9 +48,15 @@ async def serve(
     app = create_app(meetings, settings, connections)
     async with trio.open_nursery() as nursery:
         await nursery.start(meetings.run)
+        stop_http = trio.Event()
         async with trio.open_nursery() as http_nursery:
             bound = await http_nursery.start(
-                serve_http, app, settings.http_host, settings.http_port, connections
+                serve_http,
+                app,
+                settings.http_host,
+                settings.http_port,
+                connections,
+                stop_http,
             )
             log.info(
                 "ready driver=%s data_dir=%s window_ms=%g",
@@ -62,6 +68,6 @@ async def serve(
                 await on_ready(bound, meetings)
             await shutdown_trigger()
             await meetings.leave_all()
-            http_nursery.cancel_scope.cancel()
+            stop_http.set()
         nursery.cancel_scope.cancel()
     log.info("stopped")

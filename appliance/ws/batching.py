@@ -147,6 +147,10 @@ class ClientQueue:
                 return index
         return None
 
+    @property
+    def has_unreported_drops(self) -> bool:
+        return self._unreported_drops > 0
+
     def take_drop_report(self) -> int:
         """Frames dropped since the last call (for a ``dropped`` notice)."""
         dropped, self._unreported_drops = self._unreported_drops, 0
