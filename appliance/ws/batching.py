@@ -20,6 +20,7 @@ as buffers, so all of it is tested without either.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -35,7 +36,11 @@ class Message:
 
 
 class Batcher:
-    """Holds frames of one group for up to ``window`` seconds, per stream."""
+    """Holds frames of one group, per stream, until the window they arrived in ends.
+
+    Windows are the intervals ``[n * window, (n + 1) * window)`` of the clock, so a
+    frame is held for at most one window.
+    """
 
     def __init__(self, window: float) -> None:
         self.window = window
@@ -54,7 +59,9 @@ class Batcher:
         else:
             chunks.append(pcm)
         if self.deadline is None:
-            self.deadline = now + self.window
+            # Windows sit on a fixed grid of the clock: they never drift, and every
+            # group of a meeting closes its window at the same instant.
+            self.deadline = (math.floor(now / self.window + 1e-9) + 1) * self.window
         return []
 
     def poll(self, now: float) -> list[Message]:

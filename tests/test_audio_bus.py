@@ -1,0 +1,194 @@
+"""The audio bus on Trio's mock clock, with in-memory writers in place of sockets."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+import trio
+import trio.testing
+
+from appliance.bus.audio_bus import MeetingAudio, StreamFilter
+from appliance.errors import InvalidRequest
+from appliance.ws.batching import ClientQueue
+from tests.test_ws_batching import parse_frames
+
+
+class MemoryWriter:
+    """Takes up to ``capacity`` bytes without blocking, like a socket buffer."""
+
+    def __init__(self, capacity: float = float("inf")) -> None:
+        self.capacity = capacity
+        self.data = bytearray()
+        self.write_times: list[tuple[float, int]] = []
+        self.queue: ClientQueue | None = None
+        self.room = trio.Event()
+
+    def attach(self, queue: ClientQueue) -> None:
+        self.queue = queue
+
+    def write_nowait(self) -> None:
+        while self.queue and self.capacity > 0:
+            chunk = b"".join(bytes(b) for b in self.queue.buffers())
+            chunk = chunk[: int(min(len(chunk), self.capacity))]
+            self.capacity -= len(chunk)
+            self.data += chunk
+            self.write_times.append((trio.current_time(), len(self.data)))
+            self.queue.consumed(len(chunk))
+
+    async def flush(self) -> None:
+        while self.queue:
+            self.write_nowait()
+            if self.queue:
+                await self.room.wait()
+                self.room = trio.Event()
+
+    def open_up(self) -> None:
+        self.capacity = float("inf")
+        self.room.set()
+
+    def messages(self) -> list:
+        out = []
+        for opcode, payload in parse_frames(bytes(self.data)):
+            if isinstance(payload, str):
+                out.append(json.loads(payload))
+            else:
+                out.append((*struct.unpack_from("<QQ", payload), payload[16:]))
+        return out
+
+
+def pcm(n: int) -> bytes:
+    return struct.pack("<I", n) * 160
+
+
+async def publish_frames(bus: MeetingAudio, count: int, users=(7,)) -> None:
+    """Frames at real-time pace on the (mock) clock: mixed plus one_way per user."""
+    for n in range(count):
+        bus.publish(0, 0, pcm(n))
+        for user in users:
+            bus.publish(1, user, pcm(n))
+        await trio.sleep(0.01)
+
+
+@pytest.fixture
+def autojump():
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+def test_filters_parse_and_match():
+    assert StreamFilter.parse(None, None).matches(2, 5)
+    one_way_7 = StreamFilter.parse("one_way", "7,8")
+    assert one_way_7.matches(1, 7)
+    assert not one_way_7.matches(1, 9)
+    assert not one_way_7.matches(0, 0)
+    users = StreamFilter.parse(None, "7")
+    assert users.matches(0, 0)  # mixed has no user and is kept
+    assert users.matches(2, 7)
+    assert not users.matches(2, 8)
+    for bad in [("video", None), (None, "x"), ("mixed,", None), (None, "-1")]:
+        with pytest.raises(InvalidRequest):
+            StreamFilter.parse(*bad)
+
+
+async def test_windows_close_on_time_and_carry_every_frame(autojump):
+    bus = MeetingAudio("m", window=0.1, heartbeat_interval=100)
+    writer = MemoryWriter()
+    bus.subscribe(writer, StreamFilter.parse("mixed", None), 1000)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        start = trio.current_time()
+        await publish_frames(bus, 100)
+        await trio.sleep(0.2)
+        nursery.cancel_scope.cancel()
+
+    messages = writer.messages()
+    assert messages[0]["type"] == "audio_format"
+    audio = [m for m in messages[1:]]
+    assert {(t, u) for t, u, _ in audio} == {(0, 0)}
+    assert b"".join(p for _, _, p in audio) == b"".join(pcm(n) for n in range(100))
+    assert len(audio) == 10
+    # Windows close on the 100 ms grid of the clock.
+    delivery = [t - start for t, _ in writer.write_times[1:]]
+    assert delivery == pytest.approx([0.1 * (i + 1) for i in range(10)])
+
+
+async def test_groups_share_built_messages(autojump):
+    bus = MeetingAudio("m", window=0.05, heartbeat_interval=100)
+    same = [MemoryWriter() for _ in range(3)]
+    for writer in same:
+        bus.subscribe(writer, StreamFilter.parse("one_way", "7"), 1000)
+    other = MemoryWriter()
+    bus.subscribe(other, StreamFilter.parse("one_way", "8"), 1000)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        await publish_frames(bus, 20, users=(7, 8))
+        await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+
+    assert same[0].data == same[1].data == same[2].data
+    assert {(t, u) for t, u, _ in same[0].messages()[1:]} == {(1, 7)}
+    assert {(t, u) for t, u, _ in other.messages()[1:]} == {(1, 8)}
+
+
+async def test_heartbeats_on_the_clock(autojump):
+    bus = MeetingAudio("m", window=0.1, heartbeat_interval=1.0)
+    writer = MemoryWriter()
+    bus.subscribe(writer, StreamFilter(), 10)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        await trio.sleep(3.5)
+        nursery.cancel_scope.cancel()
+
+    kinds = [m["type"] for m in writer.messages()]
+    assert kinds == ["audio_format", "heartbeat", "heartbeat", "heartbeat"]
+
+
+async def test_a_stalled_client_drops_its_own_frames_only(autojump):
+    bus = MeetingAudio("m", window=0.0, heartbeat_interval=100)
+    fast = MemoryWriter()
+    slow = MemoryWriter(capacity=0)
+    bus.subscribe(fast, StreamFilter.parse("mixed", None), 1000)
+    slow_subscriber = bus.subscribe(slow, StreamFilter.parse("mixed", None), 5)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        nursery.start_soon(slow_subscriber.serve)
+        await publish_frames(bus, 50)
+        assert bus.frames_dropped == 45
+        slow.open_up()
+        await trio.sleep(0.05)
+        bus.close("MEETING_ENDED", "over", 1000)
+        await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+
+    fast_audio = [m for m in fast.messages() if isinstance(m, tuple)]
+    assert [p for _, _, p in fast_audio] == [pcm(n) for n in range(50)]
+    slow_messages = slow.messages()
+    slow_audio = [p for m in slow_messages if isinstance(m, tuple) for p in [m[2]]]
+    # The newest five frames survived; the notice says how many were lost.
+    assert slow_audio == [pcm(n) for n in range(45, 50)]
+    notices = [m for m in slow_messages if isinstance(m, dict)]
+    assert sum(m["frames"] for m in notices if m["type"] == "dropped") == 45
+    assert notices[-1] == {"type": "error", "error": "over", "code": "MEETING_ENDED"}
+
+
+async def test_close_delivers_held_frames_before_the_error(autojump):
+    bus = MeetingAudio("m", window=10.0, heartbeat_interval=100)
+    writer = MemoryWriter()
+    subscriber = bus.subscribe(writer, StreamFilter(), 100)
+    bus.publish(0, 0, pcm(1))
+    bus.publish(0, 0, pcm(2))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        bus.close("WORKER_DIED", "gone", 1011)
+        assert await subscriber.serve() == 1011
+
+    messages = writer.messages()
+    assert messages[1] == (0, 0, pcm(1) + pcm(2))
+    assert messages[2]["code"] == "WORKER_DIED"
+    assert bus.closed
