@@ -1,7 +1,8 @@
 """Listen to a meeting: save its audio stream as a WAV file until the stream ends.
 
     python examples/listen.py ws://127.0.0.1:8080/ws/audio/1234567890 out.wav
-    python examples/listen.py "ws://127.0.0.1:8080/ws/audio/1234567890?type=one_way&user_id=16778240" alice.wav
+    python examples/listen.py \
+        "ws://127.0.0.1:8080/ws/audio/1234567890?type=one_way&user_id=16778240" a.wav
 
 Only the first stream seen (mixed, unless filtered) goes into the file; Ctrl-C stops.
 """

@@ -50,7 +50,7 @@ class MemoryWriter:
 
     def messages(self) -> list:
         out = []
-        for opcode, payload in parse_frames(bytes(self.data)):
+        for _, payload in parse_frames(bytes(self.data)):
             if isinstance(payload, str):
                 out.append(json.loads(payload))
             else:
