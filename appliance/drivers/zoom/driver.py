@@ -189,9 +189,13 @@ class ZoomDriver(Driver):
         auth_timeout_s: float = AUTH_TIMEOUT_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         leave_timeout_s: float = LEAVE_TIMEOUT_S,
+        context: MainContext | None = None,
     ) -> None:
+        """``sdk`` and ``context`` stand in for the binding and GLib's default
+        context; tests pass fakes, production passes neither."""
         self._credentials = credentials
         self._sdk = sdk
+        self._context = context
         self.auth_timeout_s = auth_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.leave_timeout_s = leave_timeout_s
@@ -282,7 +286,7 @@ class _Session:
     def _prepare(self) -> None:
         try:
             self.sdk = self.driver._sdk_module()
-            self.ctx = MainContext.default()
+            self.ctx = self.driver._context or MainContext.default()
         except (DriverUnavailable, GLibUnavailable) as exc:
             raise _Stop(
                 MeetingStatus.FAILED, ErrorCode.SDK_INIT_FAILED, str(exc)
