@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import jwt
 import pytest
@@ -59,8 +60,9 @@ def test_credentials_never_show_the_secret() -> None:
 
 
 def test_load_driver_without_the_binding_names_the_extra(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
     # A None entry in sys.modules makes the import raise ImportError.
     monkeypatch.setitem(sys.modules, "zoom_meeting_sdk", None)
     monkeypatch.setenv("ZOOM_SDK_KEY", KEY)
@@ -72,8 +74,9 @@ def test_load_driver_without_the_binding_names_the_extra(
 
 
 def test_load_driver_without_credentials_names_the_variables(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
     # Credentials are checked after the import; a stand-in binding skips loading it.
     monkeypatch.setattr(driver_module, "import_sdk", lambda: types.SimpleNamespace())
     monkeypatch.delenv("ZOOM_SDK_KEY", raising=False)
@@ -82,3 +85,6 @@ def test_load_driver_without_credentials_names_the_variables(
         load_driver("zoom")
     assert "ZOOM_SDK_KEY" in info.value.message
     assert SECRET not in info.value.message
+    # The worker's home was laid out for the SDK before the binding was imported.
+    assert (tmp_path / ".zoomsdk" / "logs").is_dir()
+    assert "system.audio.type=default" in (tmp_path / ".config/zoomus.conf").read_text()

@@ -60,6 +60,14 @@ def test_worker_environment_points_at_home_and_pulse(tmp_path: Path) -> None:
     }
 
 
+def test_pulse_server_availability_follows_the_environment(tmp_path: Path) -> None:
+    assert not host_setup.pulse_server_available(
+        {"PULSE_SERVER": f"unix:{tmp_path / 'nothing'}"}
+    )
+    assert host_setup.pulse_server_available({"PULSE_SERVER": "tcp:127.0.0.1:4713"})
+    assert not host_setup.pulse_server_available({"XDG_RUNTIME_DIR": str(tmp_path)})
+
+
 def test_missing_pulseaudio_is_reported_with_the_package_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,6 +92,7 @@ def test_private_pulseaudio_starts_answers_and_stops(tmp_path: Path) -> None:
         again = host_setup.ensure_pulseaudio(runtime)
         assert again.process is None
         assert again.socket_path == pulse.socket_path
+        assert host_setup.pulse_server_available({"PULSE_SERVER": pulse.server})
         pactl = host_setup.shutil.which("pactl")
         if pactl:
             info = subprocess.run(

@@ -15,10 +15,14 @@ PulseAudio).
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 
 from appliance.drivers.base import Driver
 from appliance.errors import DriverUnavailable
+
+logger = logging.getLogger(__name__)
 
 KEY_ENV = "ZOOM_SDK_KEY"
 SECRET_ENV = "ZOOM_SDK_SECRET"
@@ -27,13 +31,23 @@ SECRET_ENV = "ZOOM_SDK_SECRET"
 def create_driver() -> Driver:
     """A :class:`ZoomDriver` with credentials from the environment.
 
-    Imports the SDK binding (see :func:`.driver.import_sdk` for what that does to the
-    process), so call it where ``HOME`` and the fd capture are already set up.
+    Lays out ``$HOME`` for the SDK (:func:`.host_setup.prepare_sdk_home`), then
+    imports the binding (see :func:`.driver.import_sdk` for what that does to the
+    process), so call it where ``HOME`` (one per worker) and the fd capture are
+    already set up.
     """
+    from appliance.drivers.zoom import host_setup
     from appliance.drivers.zoom.auth import SDKCredentials
     from appliance.drivers.zoom.driver import ZoomDriver, import_sdk
 
+    host_setup.prepare_sdk_home(Path.home())
     sdk = import_sdk()
+    if not host_setup.pulse_server_available():
+        logger.warning(
+            "no PulseAudio server is reachable (PULSE_SERVER=%r): the SDK will have "
+            "no audio device and raw audio may stay silent",
+            os.environ.get("PULSE_SERVER", ""),
+        )
     key = os.environ.get(KEY_ENV, "")
     secret = os.environ.get(SECRET_ENV, "")
     missing = [

@@ -227,6 +227,22 @@ def ensure_pulseaudio(runtime_dir: Path) -> PulseAudio:
     return start_pulseaudio(runtime_dir)
 
 
+def pulse_server_available(env: dict[str, str] | None = None) -> bool:
+    """Whether the SDK would find a PulseAudio server with this environment.
+
+    A unix ``PULSE_SERVER`` (or the per-user default socket) is probed; any other
+    ``PULSE_SERVER`` form (TCP) is taken on trust.
+    """
+    env = dict(os.environ if env is None else env)
+    configured = env.get("PULSE_SERVER", "")
+    if configured:
+        if not configured.startswith("unix:"):
+            return True
+        return server_reachable(Path(configured.removeprefix("unix:")))
+    runtime = env.get("XDG_RUNTIME_DIR")
+    return bool(runtime) and server_reachable(Path(runtime) / "pulse" / SOCKET_NAME)
+
+
 def worker_environment(home: Path, pulse: PulseAudio | None) -> dict[str, str]:
     """Environment variables a zoom worker needs on top of the supervisor's."""
     env = {"HOME": str(home)}
@@ -238,7 +254,7 @@ def worker_environment(home: Path, pulse: PulseAudio | None) -> dict[str, str]:
 def check_host() -> list[str]:
     """What is missing on this host for the zoom driver, as sentences; empty if fine."""
     problems = []
-    if pulseaudio_binary() is None and not os.environ.get("PULSE_SERVER"):
+    if pulseaudio_binary() is None and not pulse_server_available():
         problems.append(
             "no PulseAudio: without it the SDK has no audio device and raw audio "
             "stays silent (apt-get install pulseaudio)"
