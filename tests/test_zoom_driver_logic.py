@@ -672,3 +672,37 @@ def test_nothing_is_reported_after_the_final_status(start: Callable) -> None:
     # Audio arriving late from an SDK thread is dropped, not reported.
     delegate.kw["onMixedAudioRawDataReceivedCallback"](Audio(b"\x00\x00" * 320))
     assert h.events.log[-1][1] is MeetingStatus.ENDED
+
+
+def test_reconnecting_drops_and_renews_the_raw_data_subscriptions(
+    start: Callable,
+) -> None:
+    h = start()
+    joined(h)
+    sdk = h.sdk
+    h.ctx.soon(lambda: sdk.status("MEETING_STATUS_INMEETING"))
+    h.events.wait_for(lambda e: e[:2] == ("joined", 2))
+    h.ctx.soon(lambda: sdk.status("MEETING_STATUS_RECONNECTING"))
+    h.events.wait_for(lambda e: e[1:2] == (MeetingStatus.RECONNECTING,))
+    assert sdk.audio_helper.called("unSubscribe") == [()]
+    h.ctx.soon(lambda: sdk.status("MEETING_STATUS_INMEETING"))
+    h.ctx.soon(lambda: sdk.status("MEETING_STATUS_ENDED", 2))
+    status, _, _ = h.finish()
+    assert status is MeetingStatus.ENDED
+    assert len(sdk.recording.called("StartRawRecording")) == 2
+    assert len(sdk.audio_helper.called("subscribe")) == 2
+    # Everyone present was announced once, not again after the reconnect.
+    assert [e for e in h.events.log if e[0] == "joined"] == [("joined", 2, "Ada")]
+
+
+def test_leave_requested_before_run_never_starts_the_sdk() -> None:
+    sdk = FakeSDK()
+    driver = ZoomDriver(SDKCredentials("key", SECRET), sdk=sdk, context=FakeContext())  # type: ignore[arg-type]
+    driver.request_leave()
+    events = Events()
+    driver.run(JoinRequest("12345678901"), events)
+    assert [s[0] for s in events.statuses()] == [
+        MeetingStatus.CONNECTING,
+        MeetingStatus.ENDED,
+    ]
+    assert sdk.calls == []

@@ -284,6 +284,12 @@ class _Session:
             self._teardown()
 
     def _prepare(self) -> None:
+        if self.driver.leave_requested:
+            raise _Stop(
+                MeetingStatus.ENDED,
+                ErrorCode.MEETING_ENDED,
+                "the bot left the meeting on request before joining",
+            )
         try:
             self.sdk = self.driver._sdk_module()
             self.ctx = self.driver._context or MainContext.default()
@@ -408,6 +414,8 @@ class _Session:
         for field, value in tokens.items():
             if value:
                 setattr(param, field, self._keep(value))
+        # Limitation: personal link names (vanityID) and the SDK's own join_token
+        # parameter are not offered; the meeting number is required.
         param.isVideoOff = True
         param.isAudioOff = False
         param.isMyVoiceInMix = False
@@ -523,6 +531,11 @@ class _Session:
                 self._connecting_deadline()
             elif name in _SETTLED:
                 self.deadline = None
+        if name == "MEETING_STATUS_RECONNECTING" and self.media is not None:
+            self.media.suspend()
+        # Limitation: breakout rooms are not followed. When the host moves the bot
+        # into one, MEETING_STATUS_JOIN_BREAKOUT_ROOM is only logged and raw data
+        # follows whatever the SDK delivers there.
         mapped = sdk_codes.map_meeting_status(name)
         if mapped is not None:
             self._report(mapped)

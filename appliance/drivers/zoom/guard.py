@@ -80,9 +80,9 @@ class CallbackGuard:
 def stdout_muted() -> Iterator[None]:
     """Send fd 1 to ``/dev/null`` while the block runs, flushing stdio around it.
 
-    The redirect is process-wide: other threads' writes to fd 1 during the block are
-    lost too, which for a worker (whose fd 1 only carries SDK noise) is the price of
-    keeping secrets out of its log. Keep the block short.
+    Limitation: the redirect is process-wide, so other threads' writes to fd 1 during
+    the block are lost too; for a worker, whose fd 1 only carries SDK noise, that is
+    the price of keeping secrets out of its log. Keep the block short.
     """
     with contextlib.suppress(Exception):
         sys.stdout.flush()

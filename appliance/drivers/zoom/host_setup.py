@@ -76,6 +76,10 @@ def write_zoomus_conf(path: Path, settings: dict[str, str] | None = None) -> Non
 
     The SDK rewrites this file with keys of its own (device ID, language), so it is
     merged rather than replaced.
+
+    Limitation: an existing ``system.audio.type`` is overwritten, so a HOME shared
+    with a desktop Zoom client would change that client's audio backend too; give
+    each worker a home of its own.
     """
     wanted = dict(ZOOMUS_CONF_SETTINGS if settings is None else settings)
     lines = path.read_text().splitlines() if path.exists() else []

@@ -144,7 +144,12 @@ class MainContext:
         lib.hmb_idle_bump(self._handle, counter._cell)
 
     def close(self) -> None:
-        """Release a context made by :meth:`new`; a no-op for the default one."""
+        """Release a context made by :meth:`new`; a no-op for the default one.
+
+        Limitation: a :meth:`wakeup` from another thread racing with ``close`` on a
+        private context can touch freed memory; only the default context, which is
+        never freed, may be woken from other threads without coordination.
+        """
         if self._closed:
             return
         self._closed = True

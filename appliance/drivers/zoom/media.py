@@ -138,6 +138,13 @@ class InMeeting:
         self._announce_running_shares()
         self.ensure_recording("joined")
 
+    def suspend(self) -> None:
+        """Drop raw-data subscriptions while the SDK reconnects; :meth:`start` on the
+        next ``INMEETING`` sets them up again."""
+        self._unsubscribe_all()
+        self.recording = False
+        self._asked = False
+
     def stop(self) -> None:
         """Unsubscribe everything and report the end of running shares."""
         self._unsubscribe_all()
@@ -289,6 +296,8 @@ class InMeeting:
                 self._share_began(info)
 
     def on_sharing_status(self, info: Any) -> None:
+        # Limitation: pausing and resuming a share is not reported; frames just stop
+        # and start again while the share stays "started".
         status = _name(info.status)
         if status in ("Sharing_Other_Share_Begin", "Sharing_View_Other_Sharing"):
             self._share_began(info)
@@ -327,6 +336,8 @@ class InMeeting:
         if share.renderer is None:
             logger.warning("meeting %s: createRenderer failed", self._mid)
             return
+        # Limitation: shares are always asked for at 720p; small text on a 4K screen
+        # share may be unreadable in the frames.
         share.renderer.setRawDataResolution(
             sdk.ZoomSDKResolution.ZoomSDKResolution_720P
         )
