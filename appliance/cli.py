@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from appliance.worker.main import main as worker_main
 
-    return worker_main(args.fd, args.meeting_id, args.driver)
+    return worker_main(args.fd, args.name, args.driver)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "worker", help="internal: one meeting's worker process, started by serve"
     )
     worker.add_argument("--fd", type=int, required=True)
-    worker.add_argument("--meeting-id", required=True)
+    worker.add_argument("--name", required=True, help="for logs until it joins")
     worker.add_argument("--driver", required=True)
     worker.set_defaults(run=_worker)
     return parser

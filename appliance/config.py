@@ -56,6 +56,7 @@ class Settings:
     ws_default_queue_size: int = 1000
     leave_timeout: float = 10.0
     max_meetings: int = 100
+    spare_workers: int = 1
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,4 +80,5 @@ class Settings:
             ),
             leave_timeout=_number(env, "HMB_LEAVE_TIMEOUT_S", 10, 0.1, 600),
             max_meetings=int(_number(env, "HMB_MAX_MEETINGS", 100, 1, 10_000)),
+            spare_workers=int(_number(env, "HMB_SPARE_WORKERS", 1, 0, 16)),
         )

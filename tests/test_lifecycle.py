@@ -83,7 +83,9 @@ def test_sigterm_leaves_every_meeting_and_exits_cleanly(appliance):
         for m in (FIRST, SECOND)
     ]
     clients = [Recorder(f"{appliance.ws_url}/ws/audio/{m}") for m in (FIRST, SECOND)]
-    assert sorted(children_of(appliance.process.pid)) == sorted(workers)
+    children = children_of(appliance.process.pid)
+    # The meetings' workers, and the spare kept warm for the next meeting.
+    assert set(workers) < set(children)
 
     returncode = appliance.stop(timeout=30)
 
@@ -91,7 +93,7 @@ def test_sigterm_leaves_every_meeting_and_exits_cleanly(appliance):
     for client in clients:
         client.join(timeout=5)
         assert json_messages(client.texts)[-1]["code"] == "MEETING_ENDED"
-    assert not any(pid_alive(pid) for pid in workers)
+    assert not any(pid_alive(pid) for pid in children)
     log = appliance.log()
     assert log.index("leaving every meeting") < log.index("stopped")
     assert "Traceback" not in log

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+
 from appliance.drivers.base import Driver
 from appliance.errors import DriverUnavailable
 
 DRIVER_NAMES = ("sim", "zoom")
+
+
+DRIVER_MODULES = {
+    "sim": "appliance.drivers.sim.driver",
+    "zoom": "appliance.drivers.zoom",
+}
+
+
+def preload_driver(name: str) -> None:
+    """Import a driver's code ahead of time (a spare worker does, before its JOIN).
+
+    Import failures are left for :func:`load_driver` to report properly.
+    """
+    if name in DRIVER_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(DRIVER_MODULES[name])
 
 
 def load_driver(name: str) -> Driver:

@@ -31,6 +31,7 @@ import time
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import trio
@@ -48,7 +49,7 @@ from appliance.errors import (
 )
 from appliance.protocol import codec
 from appliance.status import MeetingStatus
-from appliance.supervisor.workers import WorkerHandle, describe_exit, open_worker
+from appliance.supervisor.workers import WorkerHandle, WorkerPool, describe_exit
 
 log = logging.getLogger(__name__)
 worker_log = logging.getLogger("appliance.worker.remote")
@@ -65,7 +66,6 @@ JOIN_FIELDS = {
     "webinar_token",
     "scenario",
 }
-WORKER_HANDSHAKE_TIMEOUT = 15.0
 
 
 def parse_meeting_id(value: Any) -> str:
@@ -204,10 +204,17 @@ class MeetingRegistry:
         self._numbers = itertools.count(1)
         self._accepting = True
         self.observers: list[MeetingObserver] = []
+        self.pool = WorkerPool(
+            settings.driver,
+            settings.data_dir / "workers",
+            spares=settings.spare_workers,
+            exit_grace=settings.leave_timeout,
+        )
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Cancelling it kills workers: :meth:`leave_all` first."""
+        """The meetings nursery; cancelling it kills workers, so leave_all first."""
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.pool.run)
             self._nursery = nursery
             task_status.started()
             await trio.sleep_forever()
@@ -275,6 +282,7 @@ class MeetingRegistry:
         log.info("leaving every meeting count=%d", len(meetings))
         for meeting in meetings:
             meeting.leave_requested.set()
+        self.pool.close_spares()
         with trio.move_on_after(self.settings.leave_timeout + 10):
             for meeting in meetings:
                 await meeting.finished.wait()
@@ -288,22 +296,17 @@ class MeetingRegistry:
     # -- the task of one meeting -------------------------------------------------
 
     async def _run_meeting(self, meeting: Meeting) -> None:
-        work_dir = (
-            self.settings.data_dir
-            / "workers"
-            / f"{meeting.meeting_id}-{meeting.number}"
-        )
         returncode: int | None = None
         try:
-            async with open_worker(
-                meeting.meeting_id,
-                self.settings.driver,
-                work_dir,
-                exit_grace=self.settings.leave_timeout,
-            ) as worker:
+            worker = await self.pool.lease(meeting.meeting_id)
+            try:
                 meeting.worker_pid = worker.pid
-                await self._speak_with(meeting, worker)
-            returncode = worker.process.returncode
+                await self._speak_with(meeting, worker.handle, worker.work_dir)
+            finally:
+                worker.released.set()
+                with trio.CancelScope(shield=True):
+                    await worker.gone.wait()
+            returncode = worker.returncode
         except (OSError, trio.BrokenResourceError, codec.ProtocolError) as exc:
             log.error("worker failed meeting_id=%s error=%r", meeting.meeting_id, exc)
             if not meeting.status.is_final:
@@ -338,16 +341,11 @@ class MeetingRegistry:
                     meeting.status,
                 )
 
-    async def _speak_with(self, meeting: Meeting, worker: WorkerHandle) -> None:
-        with trio.fail_after(WORKER_HANDSHAKE_TIMEOUT):
-            while worker.decoder.peer_hello is None:
-                data = await worker.stream.receive_some()
-                if not data:
-                    raise codec.ProtocolError("worker closed before HELLO")
-                worker.decoder.feed(data)
-        hello = worker.decoder.next_event()
-        log.debug("worker hello meeting_id=%s hello=%r", meeting.meeting_id, hello)
+    async def _speak_with(
+        self, meeting: Meeting, worker: WorkerHandle, work_dir: Path
+    ) -> None:
         params = asdict(meeting.request)
+        params["home"] = str(work_dir / "home")
         await worker.send(codec.Join(params))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(meeting.audio.run)

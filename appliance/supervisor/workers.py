@@ -1,4 +1,4 @@
-"""Starting, talking to and reaping one worker process.
+"""Starting, talking to and reaping worker processes, and keeping spares warm.
 
 A worker is this same program re-invoked with the ``worker`` subcommand (so it works
 from the frozen binary as from a virtual environment). It gets one end of a Unix socket
@@ -8,19 +8,27 @@ library prints is kept but never reaches the protocol or the supervisor's output
 
 :func:`open_worker` guarantees the process is gone when it exits, however it exits:
 it waits a grace period, then terminates, then kills, and says so.
+
+Starting Python and importing a driver takes about 300 ms, longer than the simulated
+join itself, and the Zoom SDK's libraries take longer still. So :class:`WorkerPool`
+keeps spare workers that have started, loaded their driver and said HELLO, waiting for
+a ``JOIN``. A meeting leases one, and the pool starts the next spare. The pool's own
+task owns every process, spare or leased, so each is reaped by the task that started it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
@@ -30,6 +38,7 @@ from appliance.protocol import codec
 log = logging.getLogger(__name__)
 
 TERMINATE_GRACE = 3.0
+HANDSHAKE_TIMEOUT = 30.0
 
 
 def self_command() -> list[str]:
@@ -65,35 +74,31 @@ class WorkerHandle:
         await self.stream.send_all(codec.encode(event))
 
 
-async def _reap(process: trio.Process, grace: float, meeting_id: str) -> None:
+async def _reap(process: trio.Process, grace: float, name: str) -> None:
     """Make sure ``process`` is gone: wait, then SIGTERM, then SIGKILL."""
     with trio.move_on_after(grace):
         await process.wait()
         return
-    log.warning(
-        "worker did not exit; terminating meeting_id=%s pid=%d", meeting_id, process.pid
-    )
+    log.warning("worker did not exit; terminating name=%s pid=%d", name, process.pid)
     process.terminate()
     with trio.move_on_after(TERMINATE_GRACE):
         await process.wait()
         return
-    log.error(
-        "worker ignored SIGTERM; killing meeting_id=%s pid=%d", meeting_id, process.pid
-    )
+    log.error("worker ignored SIGTERM; killing name=%s pid=%d", name, process.pid)
     process.kill()
     await process.wait()
 
 
 @contextlib.asynccontextmanager
 async def open_worker(
-    meeting_id: str,
+    name: str,
     driver: str,
     work_dir: Path,
     *,
     exit_grace: float,
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[WorkerHandle]:
-    """Start a worker for ``meeting_id`` and yield it after the HELLO exchange.
+    """Start a worker called ``name`` and yield it once it has said HELLO.
 
     On exit the socket is closed (which tells a live worker to leave) and the process
     is reaped, even when the caller is cancelled.
@@ -110,8 +115,8 @@ async def open_worker(
         "worker",
         "--fd",
         str(child_sock.fileno()),
-        "--meeting-id",
-        meeting_id,
+        "--name",
+        name,
         "--driver",
         driver,
     ]
@@ -133,19 +138,127 @@ async def open_worker(
             child_sock.close()
     stream = trio.SocketStream(trio.socket.from_stdlib_socket(parent_sock))
     handle = WorkerHandle(process, stream, codec.Decoder(), log_path)
-    log.info(
-        "worker started meeting_id=%s pid=%d log=%s", meeting_id, process.pid, log_path
-    )
+    log.info("worker started name=%s pid=%d log=%s", name, process.pid, log_path)
     try:
         await handle.send(codec.Hello(pid=os.getpid()))
+        with trio.fail_after(HANDSHAKE_TIMEOUT):
+            while handle.decoder.next_event() is None:
+                data = await stream.receive_some()
+                if not data:
+                    raise codec.ProtocolError("worker closed before HELLO")
+                handle.decoder.feed(data)
         yield handle
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()
-            await _reap(process, exit_grace, meeting_id)
+            await _reap(process, exit_grace, name)
             log.info(
-                "worker gone meeting_id=%s pid=%d how=%s",
-                meeting_id,
+                "worker gone name=%s pid=%d how=%s",
+                name,
                 process.pid,
                 describe_exit(process.returncode),
             )
+
+
+@dataclass
+class LeasedWorker:
+    """A worker lent to one meeting. Set ``released`` when done; ``gone`` follows."""
+
+    handle: WorkerHandle
+    work_dir: Path
+    released: trio.Event = field(default_factory=trio.Event)
+    gone: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def pid(self) -> int:
+        return self.handle.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.handle.process.returncode
+
+
+class WorkerPool:
+    """Starts workers and keeps ``spares`` of them warm, waiting for a meeting."""
+
+    def __init__(
+        self, driver: str, workers_dir: Path, *, spares: int, exit_grace: float
+    ) -> None:
+        self.driver = driver
+        self.workers_dir = workers_dir
+        self.spares = spares
+        self.exit_grace = exit_grace
+        self._ready: deque[LeasedWorker] = deque()
+        self._starting = 0
+        self._numbers = itertools.count(1)
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Own every worker process until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self._replenish()
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def lease(self, meeting_id: str) -> LeasedWorker:
+        """A worker for ``meeting_id``, its folder renamed after the meeting."""
+        assert self._nursery is not None, "the pool is not running"
+        worker = None
+        while self._ready:
+            candidate = self._ready.popleft()
+            if candidate.returncode is None:
+                worker = candidate
+                break
+            candidate.released.set()
+        if worker is None:
+            worker = await self._nursery.start(self._hold)
+        self._replenish()
+        number = worker.work_dir.name.rsplit("-", 1)[-1]
+        named = self.workers_dir / f"{meeting_id}-{number}"
+        # The worker keeps working in the renamed folder: its log file is an open
+        # descriptor, and the JOIN message tells it its new HOME.
+        worker.work_dir.rename(named)
+        worker.work_dir = named
+        return worker
+
+    def close_spares(self) -> None:
+        """Dismiss the waiting spares and start no more (shutdown)."""
+        self.spares = 0
+        while self._ready:
+            self._ready.popleft().released.set()
+
+    def _replenish(self) -> None:
+        while len(self._ready) + self._starting < self.spares:
+            self._starting += 1
+            self._nursery.start_soon(self._start_spare)
+
+    async def _start_spare(self) -> None:
+        try:
+            worker = await self._nursery.start(self._hold)
+        except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+            log.error("could not start a spare worker error=%r", exc)
+            return
+        except codec.ProtocolError as exc:
+            log.error("spare worker failed its handshake error=%r", exc)
+            return
+        finally:
+            self._starting -= 1
+        if self.spares:
+            self._ready.append(worker)
+        else:
+            worker.released.set()
+
+    async def _hold(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        work_dir = self.workers_dir / f"spare-{next(self._numbers)}"
+        worker = None
+        try:
+            async with open_worker(
+                work_dir.name, self.driver, work_dir, exit_grace=self.exit_grace
+            ) as handle:
+                worker = LeasedWorker(handle, work_dir)
+                task_status.started(worker)
+                await worker.released.wait()
+        finally:
+            if worker is not None:
+                worker.gone.set()

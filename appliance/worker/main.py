@@ -1,10 +1,13 @@
-"""The worker process: ``headless-meeting-bot worker --fd N --meeting-id ID``.
+"""The worker process: ``headless-meeting-bot worker --fd N --name NAME --driver D``.
 
 Theory of operation
 -------------------
-The supervisor starts one worker per meeting and hands it one end of a Unix socket pair
-as file descriptor ``N``. Its stdout and stderr are already a log file of its own, so
-whatever a native library prints lands there, never in the protocol.
+The supervisor starts a worker ahead of need (a spare), hands it one end of a Unix
+socket pair as file descriptor ``N``, and later sends it a ``JOIN`` for one meeting. A
+spare imports its driver's code while it waits, so a join does not wait for that; a
+spare dismissed before any ``JOIN`` (EOF) exits quietly. Its stdout and stderr are
+already a log file of its own, so whatever a native library prints lands there, never
+in the protocol.
 
 The worker runs Trio in the main thread and the driver on a thread of its own (see
 :mod:`appliance.drivers.base`). Trio does the I/O: it reads ``JOIN`` and ``LEAVE`` from
@@ -29,7 +32,7 @@ from typing import Any
 import trio
 
 from appliance import logs
-from appliance.drivers import load_driver
+from appliance.drivers import load_driver, preload_driver
 from appliance.drivers.base import Driver, JoinRequest
 from appliance.errors import ApplianceError, ErrorCode
 from appliance.protocol import codec
@@ -74,7 +77,7 @@ async def _read_until(
             raise codec.ProtocolError(f"expected {kind.__name__}, got {event!r}")
         data = await stream.receive_some()
         if not data:
-            raise codec.ProtocolError(f"EOF while waiting for {kind.__name__}")
+            raise EOFError(f"EOF while waiting for {kind.__name__}")
         decoder.feed(data)
 
 
@@ -170,9 +173,7 @@ def _run_driver(
         done.set()
 
 
-async def serve_worker(
-    stream: trio.SocketStream, meeting_id: str, driver_name: str
-) -> None:
+async def serve_worker(stream: trio.SocketStream, driver_name: str) -> None:
     """Speak the worker protocol on ``stream`` until the meeting is over for the bot."""
     token = trio.lowlevel.current_trio_token()
     wake_send, wake_receive = trio.open_memory_channel[None](1)
@@ -189,14 +190,26 @@ async def serve_worker(
     handler = ProtocolLogHandler(outbox)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger().addHandler(handler)
-    events = WorkerEvents(outbox, meeting_id)
     decoder = codec.Decoder()
     try:
+        preload_driver(driver_name)
         await stream.send_all(codec.encode(codec.Hello(pid=os.getpid())))
         with trio.fail_after(HANDSHAKE_TIMEOUT):
             await _read_until(stream, decoder, codec.Hello)
+        try:
             join = await _read_until(stream, decoder, codec.Join)
-        request = JoinRequest(**join.params)
+        except EOFError:
+            log.info("dismissed before joining a meeting")
+            return
+        params = dict(join.params)
+        home = params.pop("home", None)
+        if home:
+            # The SDK keeps its state under $HOME: each worker has its own.
+            os.environ["HOME"] = home
+        request = JoinRequest(**params)
+        meeting_id = request.meeting_id
+        events = WorkerEvents(outbox, meeting_id)
+        log.info("joining meeting_id=%s pid=%d", meeting_id, os.getpid())
 
         try:
             driver = load_driver(driver_name)
@@ -232,7 +245,7 @@ async def serve_worker(
         outbox.close()
 
 
-def main(fd: int, meeting_id: str, driver_name: str) -> int:
+def main(fd: int, name: str, driver_name: str) -> int:
     """Entry point of the worker subcommand; returns the process exit code."""
     logs.configure()
     # Ctrl-C in the supervisor's terminal must not reach the worker directly: the
@@ -240,20 +253,16 @@ def main(fd: int, meeting_id: str, driver_name: str) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
-    log.info(
-        "worker starting meeting_id=%s pid=%d driver=%s",
-        meeting_id,
-        os.getpid(),
-        driver_name,
-    )
+    log.info("worker starting name=%s pid=%d driver=%s", name, os.getpid(), driver_name)
     try:
-        trio.run(serve_worker, stream, meeting_id, driver_name)
+        trio.run(serve_worker, stream, driver_name)
     except (
         trio.BrokenResourceError,
         trio.ClosedResourceError,
         codec.ProtocolError,
+        EOFError,
     ) as exc:
-        log.error("worker protocol ended meeting_id=%s error=%r", meeting_id, exc)
+        log.error("worker protocol ended name=%s error=%r", name, exc)
         return 1
-    log.info("worker done meeting_id=%s pid=%d", meeting_id, os.getpid())
+    log.info("worker done name=%s pid=%d", name, os.getpid())
     return 0
