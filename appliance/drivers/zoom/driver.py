@@ -447,7 +447,14 @@ class _Session:
             self._begin_leave()
         if self.retry_recording and self.media is not None:
             self.retry_recording = False
-            self.media.ensure_recording("reminder accepted")
+            try:
+                self.media.ensure_recording("reminder accepted")
+            except Exception as exc:
+                logger.exception("meeting %s: starting raw recording failed", self.mid)
+                self._report_media_error(
+                    ErrorCode.INTERNAL_ERROR,
+                    f"starting raw recording failed: {type(exc).__name__}",
+                )
         if self.deadline is not None and time.monotonic() >= self.deadline:
             assert self.on_deadline is not None
             raise self.on_deadline
@@ -507,11 +514,10 @@ class _Session:
             code = (
                 sdk_codes.classify_join_failure(reason) or ErrorCode.JOIN_MEETING_FAILED
             )
-            what = (
-                "the meeting connection failed"
-                if self.was_in_meeting
-                else ("joining the meeting failed")
-            )
+            if self.was_in_meeting:
+                what = "the meeting connection failed"
+            else:
+                what = "joining the meeting failed"
             self._stop_once(
                 _Stop(
                     MeetingStatus.FAILED, code, f"{what}: {sdk_codes.describe(reason)}"
