@@ -9,6 +9,9 @@ sampled, so a failing 100-per-second audio callback cannot flood the log), count
 and, for callbacks the meeting cannot go on without, handed to ``on_fatal`` so the
 driver ends the meeting as ``FAILED``. Nothing ever propagates into the SDK.
 
+:class:`GatedEvents` closes the driver's events sink with the final status, so the
+final status is the last event even when raw data still arrives from an SDK thread.
+
 The binding's ``Join`` prints every join parameter, the meeting passcode and tokens
 included, to C++'s ``std::cout``. :func:`stdout_muted` points fd 1 at ``/dev/null``
 for the duration of such a call, so the worker's capture of fd 1 never sees them.
@@ -25,7 +28,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from appliance.drivers.base import AudioType, DriverEvents
 from appliance.drivers.zoom.mainloop import flush_c_stdio
+from appliance.errors import ErrorCode
+from appliance.status import MeetingStatus
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +80,61 @@ class CallbackGuard:
             # Even logging failed (closed stream, MemoryError): stay silent rather
             # than let anything unwind into C++.
             pass
+
+
+class GatedEvents:
+    """The events sink, closed for good by the final status."""
+
+    def __init__(self, events: DriverEvents) -> None:
+        self._events = events
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def status(
+        self,
+        status: MeetingStatus,
+        error_code: ErrorCode | None = None,
+        message: str = "",
+    ) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = status.is_final
+            self._events.status(status, error_code, message)
+
+    def participant_joined(self, user_id: int, name: str) -> None:
+        with self._lock:
+            if not self.closed:
+                self._events.participant_joined(user_id, name)
+
+    def participant_left(self, user_id: int, name: str) -> None:
+        with self._lock:
+            if not self.closed:
+                self._events.participant_left(user_id, name)
+
+    def audio(
+        self, audio_type: AudioType, user_id: int, capture_ns: int, pcm: Any
+    ) -> None:
+        with self._lock:
+            if not self.closed:
+                self._events.audio(audio_type, user_id, capture_ns, pcm)
+
+    def share_started(self, user_id: int) -> None:
+        with self._lock:
+            if not self.closed:
+                self._events.share_started(user_id)
+
+    def share_stopped(self, user_id: int) -> None:
+        with self._lock:
+            if not self.closed:
+                self._events.share_stopped(user_id)
+
+    def share_frame(
+        self, user_id: int, capture_ns: int, width: int, height: int, i420: Any
+    ) -> None:
+        with self._lock:
+            if not self.closed:
+                self._events.share_frame(user_id, capture_ns, width, height, i420)
 
 
 @contextlib.contextmanager
