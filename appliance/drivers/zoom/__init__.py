@@ -6,12 +6,12 @@ optional ``zoom`` extra (the ``zoom-meeting-sdk`` binding) is not installed or t
 operator's SDK credentials are not configured, so a misconfigured appliance says so at
 start rather than on the first join.
 
-Modules: :mod:`.driver` (the thread-safe face), :mod:`.session` (one run, InitSDK to
-CleanUPSDK), :mod:`.media` (permission, raw
-audio, shares, roster), :mod:`.adapters` (raw-data objects to events), :mod:`.auth`
-(the SDK JWT), :mod:`.mainloop` (GLib through ``appliance._native``), :mod:`.guard`
-(callback containment, stdout muting) and :mod:`.host_setup` (per-worker SDK home and
-PulseAudio).
+Modules: :mod:`.driver` (the thread-safe face), :mod:`.session` (one run, InitSDK
+to CleanUPSDK), :mod:`.media` (permission, raw audio, shares, roster),
+:mod:`.adapters` (raw-data objects to events), :mod:`.auth` (the SDK JWT),
+:mod:`.mainloop` (GLib through ``appliance._native``), :mod:`.guard` (callback
+containment, the gated events sink, stdout muting) and :mod:`.host_setup`
+(per-worker SDK home and PulseAudio).
 """
 
 from __future__ import annotations
