@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 def _serve(args: argparse.Namespace) -> int:
     from appliance.config import ConfigError, Settings
+    from appliance.drivers import check_driver
+    from appliance.errors import ApplianceError
     from appliance.supervisor.supervisor import serve
 
     try:
@@ -23,6 +25,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"headless-meeting-bot: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
+    try:
+        check_driver(settings.driver)
+    except ApplianceError as exc:
+        print(f"headless-meeting-bot: {exc.message}", file=sys.stderr)
+        return 2
 
     on_ready = None
     if args.demo:

@@ -27,6 +27,11 @@ def _number(env: dict[str, str], name: str, default: float, low: float, high: fl
     return value
 
 
+def _names(raw: str | None) -> tuple[str, ...]:
+    """A comma-separated list, such as ``HMB_PLUGINS=recorder,share_capture``."""
+    return tuple(n.strip() for n in (raw or "").split(",") if n.strip())
+
+
 def parse_addr(addr: str) -> tuple[str, int]:
     """``HTTP_ADDR`` as Go writes it: ``:8080``, ``127.0.0.1:8080``, ``[::1]:8080``."""
     host, sep, port = addr.rpartition(":")
@@ -54,9 +59,17 @@ class Settings:
     ws_window: float = 0.1
     ws_heartbeat_interval: float = 10.0
     ws_default_queue_size: int = 1000
-    leave_timeout: float = 10.0
+    leave_timeout: float = 20.0
     max_meetings: int = 100
     spare_workers: int = 1
+    # Plugins: which are enabled for every meeting ("all" for all), the raw
+    # HMB_PLUGIN_<NAME>_<KEY> variables (resolved once the plugins' names are known),
+    # each plugin's frame budget per meeting, and how long shutdown waits for them.
+    plugins: tuple[str, ...] = ()
+    plugin_env: tuple[tuple[str, str], ...] = ()
+    plugin_audio_queue: int = 3000
+    plugin_share_queue: int = 8
+    plugin_drain_timeout: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,7 +91,20 @@ class Settings:
             ws_default_queue_size=int(
                 _number(env, "HMB_WS_QUEUE_SIZE", 1000, 1, 1_000_000)
             ),
-            leave_timeout=_number(env, "HMB_LEAVE_TIMEOUT_S", 10, 0.1, 600),
+            leave_timeout=_number(env, "HMB_LEAVE_TIMEOUT_S", 20, 0.1, 600),
             max_meetings=int(_number(env, "HMB_MAX_MEETINGS", 100, 1, 10_000)),
             spare_workers=int(_number(env, "HMB_SPARE_WORKERS", 1, 0, 16)),
+            plugins=_names(env.get("HMB_PLUGINS")),
+            plugin_env=tuple(
+                sorted((k, v) for k, v in env.items() if k.startswith("HMB_PLUGIN_"))
+            ),
+            plugin_audio_queue=int(
+                _number(env, "HMB_PLUGINS_AUDIO_QUEUE", 3000, 1, 1_000_000)
+            ),
+            plugin_share_queue=int(
+                _number(env, "HMB_PLUGINS_SHARE_QUEUE", 8, 1, 1000)
+            ),
+            plugin_drain_timeout=_number(
+                env, "HMB_PLUGINS_DRAIN_TIMEOUT_S", 5, 0, 600
+            ),
         )

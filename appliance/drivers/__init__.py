@@ -27,6 +27,18 @@ def preload_driver(name: str) -> None:
             importlib.import_module(DRIVER_MODULES[name])
 
 
+def check_driver(name: str) -> None:
+    """Raise :class:`DriverUnavailable` if driver ``name`` cannot run on this host."""
+    if name == "zoom":
+        from appliance.drivers.zoom import check_available
+
+        check_available()
+    elif name not in DRIVER_NAMES:
+        raise DriverUnavailable(
+            f"unknown driver {name!r}; choose one of {DRIVER_NAMES}"
+        )
+
+
 def load_driver(name: str) -> Driver:
     """The driver called ``name``; :class:`DriverUnavailable` if it cannot run."""
     if name == "sim":

@@ -65,6 +65,7 @@ JOIN_FIELDS = {
     "zak_token",
     "webinar_token",
     "scenario",
+    "plugins",
 }
 
 
@@ -97,9 +98,18 @@ def parse_join_request(body: Any, driver: str) -> JoinRequest:
     if "meeting_id" not in body:
         raise InvalidMeetingID("meeting_id is required")
     meeting_id = parse_meeting_id(body["meeting_id"])
-    for name in JOIN_FIELDS - {"meeting_id"}:
+    for name in JOIN_FIELDS - {"meeting_id", "plugins"}:
         if body.get(name) is not None and not isinstance(body[name], str):
             raise InvalidRequest(f"{name} must be a string")
+    # Per-meeting plugin settings; the plugin manager checks names and values.
+    plugins = body.get("plugins")
+    if plugins is not None and not (
+        isinstance(plugins, dict) and all(isinstance(v, dict) for v in plugins.values())
+    ):
+        raise InvalidRequest(
+            "plugins must map plugin names to objects, such as "
+            '{"recorder": {"enabled": false}}'
+        )
     scenario = body.get("scenario")
     if scenario is not None:
         if driver != "sim":
@@ -120,11 +130,15 @@ def parse_join_request(body: Any, driver: str) -> JoinRequest:
         zak_token=body.get("zak_token"),
         webinar_token=body.get("webinar_token"),
         scenario=scenario,
+        options={"plugins": plugins} if plugins else {},
     )
 
 
 class MeetingObserver(Protocol):
     """Who else hears of a meeting's life (the plugin manager). Called on the loop."""
+
+    def check_request(self, request: JoinRequest) -> None:
+        """Refuse a join request (raise InvalidRequest) before its meeting starts."""
 
     def meeting_status(self, meeting: Meeting) -> None: ...
 
@@ -235,6 +249,8 @@ class MeetingRegistry:
     def start(self, body: Any) -> Meeting:
         """Validate a join request and start its worker; returns at once."""
         request = parse_join_request(body, self.settings.driver)
+        for observer in self.observers:
+            observer.check_request(request)
         if not self._accepting or self._nursery is None:
             raise ApplianceError("the appliance is shutting down")
         existing = self._meetings.get(request.meeting_id)
@@ -453,7 +469,9 @@ class MeetingRegistry:
         self, meeting: Meeting, status: MeetingStatus, error: ApplianceError | None
     ) -> None:
         meeting.status = status
-        if error is not None or status.is_final:
+        # An error can come with a live status (recording refused while in the
+        # meeting); the next report of that status without one clears it.
+        if error is not None or status.is_final or status == MeetingStatus.INMEETING:
             meeting.error = error
         log.info(
             "meeting status meeting_id=%s status=%s code=%s",

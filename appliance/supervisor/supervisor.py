@@ -1,13 +1,17 @@
 """The supervisor: one Trio nursery that owns everything, and the order of shutdown.
 
-Start-up: the meetings nursery, then the HTTP server; ready once the server serves.
+Start-up: plugins are loaded (a plugin that ``HMB_PLUGINS`` asks for must load), their
+runners start, then the meetings nursery, then the HTTP server; ready once the server
+serves.
 Shutdown (SIGTERM, SIGINT, or the caller cancelling ``shutdown_trigger``):
 
 1. stop accepting new meetings;
 2. leave every meeting and wait for its worker to exit (WebSocket clients get their
    ``error`` message and close while the HTTP server still runs);
-3. stop the HTTP server;
-4. return. No worker outlives this function: the meetings nursery reaps them.
+3. let plugin runners drain what is queued, finalise (the recorder closes its files)
+   and end their threads;
+4. stop the HTTP server;
+5. return. No worker outlives this function: the meetings nursery reaps them.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from appliance.config import Settings
+from appliance.config import ConfigError, Settings
 from appliance.http.app import create_app
 from appliance.http.front_door import ConnectionRegistry
 from appliance.http.server import serve_http
+from appliance.plugins.manager import PluginManager
+from appliance.supervisor.host import open_host_services
 from appliance.supervisor.meetings import MeetingRegistry
 
 log = logging.getLogger(__name__)
@@ -43,10 +49,21 @@ async def serve(
 ) -> None:
     """Run the appliance until ``shutdown_trigger`` returns, then shut down in order."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plugins = PluginManager.load(settings)
+    except ConfigError as exc:
+        log.error("not starting: %s", exc)
+        raise SystemExit(2) from None
     meetings = MeetingRegistry(settings)
+    meetings.observers.append(plugins)
     connections = ConnectionRegistry()
-    app = create_app(meetings, settings, connections)
-    async with trio.open_nursery() as nursery:
+    app = create_app(meetings, settings, connections, plugins)
+    async with (
+        open_host_services(settings) as worker_env,
+        trio.open_nursery() as nursery,
+    ):
+        meetings.pool.extra_env.update(worker_env)
+        await nursery.start(plugins.run)
         await nursery.start(meetings.run)
         stop_http = trio.Event()
         async with trio.open_nursery() as http_nursery:
@@ -68,6 +85,7 @@ async def serve(
                 await on_ready(bound, meetings)
             await shutdown_trigger()
             await meetings.leave_all()
+            await plugins.aclose()
             stop_http.set()
         nursery.cancel_scope.cancel()
     log.info("stopped")

@@ -188,6 +188,8 @@ class WorkerPool:
         self.workers_dir = workers_dir
         self.spares = spares
         self.exit_grace = exit_grace
+        # Set before the pool runs: what every worker's environment adds.
+        self.extra_env: dict[str, str] = {}
         self._ready: deque[LeasedWorker] = deque()
         self._starting = 0
         self._numbers = itertools.count(1)
@@ -254,7 +256,11 @@ class WorkerPool:
         worker = None
         try:
             async with open_worker(
-                work_dir.name, self.driver, work_dir, exit_grace=self.exit_grace
+                work_dir.name,
+                self.driver,
+                work_dir,
+                exit_grace=self.exit_grace,
+                extra_env=self.extra_env,
             ) as handle:
                 worker = LeasedWorker(handle, work_dir)
                 task_status.started(worker)

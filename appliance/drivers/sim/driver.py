@@ -396,7 +396,7 @@ def _join_failure(name: str) -> tuple[ErrorCode, str]:
     if name.startswith("AUTHRET_"):
         code = sdk_codes.classify_auth_result(name)
         message = f"SDK authentication failed: {name}"
-    elif name.startswith("MEETING_FAIL_"):
+    elif name in sdk_codes.JOIN_FAILURES:
         code = sdk_codes.classify_join_failure(name)
         message = f"joining the meeting failed: {name}"
     else:

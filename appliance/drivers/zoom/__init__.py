@@ -16,6 +16,7 @@ containment, the gated events sink, stdout muting) and :mod:`.host_setup`
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -27,6 +28,24 @@ logger = logging.getLogger(__name__)
 
 KEY_ENV = "ZOOM_SDK_KEY"
 SECRET_ENV = "ZOOM_SDK_SECRET"
+
+
+def check_available() -> None:
+    """Raise :class:`DriverUnavailable` if joins cannot work on this host at all.
+
+    Cheap and side-effect free (the binding is located, not imported), so the
+    supervisor calls it at start and refuses to serve a driver that cannot run.
+    """
+    from appliance.drivers.zoom.driver import INSTALL_HINT
+
+    if importlib.util.find_spec("zoom_meeting_sdk") is None:
+        raise DriverUnavailable(INSTALL_HINT)
+    missing = [name for name in (KEY_ENV, SECRET_ENV) if not os.environ.get(name)]
+    if missing:
+        raise DriverUnavailable(
+            f"the zoom driver needs the Meeting SDK app's client ID and secret: set "
+            f"{' and '.join(missing)}"
+        )
 
 
 def create_driver() -> Driver:
