@@ -73,17 +73,6 @@ FRAME_NS = FRAME_MS * 1_000_000
 LATE_WARNING_NS = 100_000_000
 _NEVER = 1 << 62
 
-_END_DESCRIPTIONS = {
-    "EndMeetingReason_None": "the bot left the meeting on request",
-    "EndMeetingReason_KickByHost": "the host removed the bot from the meeting",
-    "EndMeetingReason_EndByHost": "the host ended the meeting",
-    "EndMeetingReason_JBHTimeOut": "the host did not join in time",
-    "EndMeetingReason_NoAttendee": "the meeting ended with no attendees",
-    "EndMeetingReason_HostStartAnotherMeeting": "the host started another meeting",
-    "EndMeetingReason_FreeMeetingTimeOut": "the free meeting's time ran out",
-    "EndMeetingReason_NetworkBroken": "the network connection broke",
-}
-
 
 def _seconds_ns(seconds: float) -> int:
     return round(seconds * 1e9)
@@ -327,8 +316,7 @@ class SimDriver(Driver):
         player.finish()
         reason = settings.end_reason
         status, code = sdk_codes.classify_end_reason(reason)
-        description = _END_DESCRIPTIONS.get(reason, "the meeting ended")
-        self._final(events, status, code, f"{description} ({reason})")
+        self._final(events, status, code, sdk_codes.describe(reason))
 
     def _play(
         self, player: _Player, t_in: int, end_frame: int | None, meeting_id: str
@@ -378,7 +366,7 @@ class SimDriver(Driver):
         events.status(MeetingStatus.DISCONNECTING)
         reason = "EndMeetingReason_None"
         status, code = sdk_codes.classify_end_reason(reason)
-        self._final(events, status, code, f"{_END_DESCRIPTIONS[reason]} ({reason})")
+        self._final(events, status, code, sdk_codes.describe(reason))
 
     def _final(
         self,
