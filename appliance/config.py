@@ -101,10 +101,6 @@ class Settings:
             plugin_audio_queue=int(
                 _number(env, "HMB_PLUGINS_AUDIO_QUEUE", 3000, 1, 1_000_000)
             ),
-            plugin_share_queue=int(
-                _number(env, "HMB_PLUGINS_SHARE_QUEUE", 8, 1, 1000)
-            ),
-            plugin_drain_timeout=_number(
-                env, "HMB_PLUGINS_DRAIN_TIMEOUT_S", 5, 0, 600
-            ),
+            plugin_share_queue=int(_number(env, "HMB_PLUGINS_SHARE_QUEUE", 8, 1, 1000)),
+            plugin_drain_timeout=_number(env, "HMB_PLUGINS_DRAIN_TIMEOUT_S", 5, 0, 600),
         )

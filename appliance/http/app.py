@@ -22,6 +22,8 @@ from appliance.bus.audio_bus import StreamFilter
 from appliance.config import Settings
 from appliance.errors import ApplianceError, ErrorCode, InvalidRequest, MeetingNotFound
 from appliance.http.front_door import ConnectionRegistry
+from appliance.plugins.manager import PluginManager
+from appliance.plugins.routes import add_plugin_routes
 from appliance.supervisor.meetings import MeetingRegistry
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,10 @@ def _error_response(error: ApplianceError) -> Response:
 
 
 def create_app(
-    meetings: MeetingRegistry, settings: Settings, connections: ConnectionRegistry
+    meetings: MeetingRegistry,
+    settings: Settings,
+    connections: ConnectionRegistry,
+    plugins: PluginManager | None = None,
 ) -> QuartTrio:
     """The Quart-Trio application of one appliance."""
     app = QuartTrio("headless_meeting_bot")
@@ -63,6 +68,7 @@ def create_app(
             "version": __version__,
             "driver": settings.driver,
             "meetings": len(meetings.all()),
+            "plugins": plugins.health() if plugins is not None else {},
         }
 
     @app.post("/api/meetings")
@@ -80,12 +86,18 @@ def create_app(
 
     @app.get("/api/meetings/<meeting_id>")
     async def get_meeting(meeting_id: str) -> dict[str, Any]:
-        return meetings.get(meeting_id).detail()
+        meeting = meetings.get(meeting_id)
+        detail = meeting.detail()
+        if plugins is not None:
+            detail["stats"].update(plugins.meeting_stats(meeting))
+        return detail
 
     @app.delete("/api/meetings/<meeting_id>")
     async def delete_meeting(meeting_id: str) -> dict[str, str]:
         await meetings.leave(meeting_id)
         return {"status": "left"}
+
+    add_plugin_routes(app, meetings, settings, plugins)
 
     @app.websocket("/ws/audio/<meeting_id>")
     async def audio_stream(meeting_id: str) -> None:
