@@ -2,7 +2,7 @@
 
 Start-up: plugins are loaded (a plugin that ``HMB_PLUGINS`` asks for must load), their
 runners start, then the meetings nursery, then the HTTP server; ready once the server
-serves.
+serves, and only then is systemd told so (``READY=1``, :mod:`.systemd`).
 Shutdown (SIGTERM, SIGINT, or the caller cancelling ``shutdown_trigger``):
 
 1. stop accepting new meetings;
@@ -29,6 +29,7 @@ from appliance.http.server import serve_http
 from appliance.plugins.manager import PluginManager
 from appliance.supervisor.host import open_host_services
 from appliance.supervisor.meetings import MeetingRegistry
+from appliance.supervisor.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ async def serve(
 ) -> None:
     """Run the appliance until ``shutdown_trigger`` returns, then shut down in order."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    systemd = Notifier.from_env()
     try:
         plugins = PluginManager.load(settings)
     except ConfigError as exc:
@@ -63,6 +65,7 @@ async def serve(
         trio.open_nursery() as nursery,
     ):
         meetings.pool.extra_env.update(worker_env)
+        await nursery.start(systemd.run_watchdog)
         await nursery.start(plugins.run)
         await nursery.start(meetings.run)
         stop_http = trio.Event()
@@ -81,11 +84,14 @@ async def serve(
                 settings.data_dir,
                 settings.ws_window * 1000,
             )
+            systemd.notify("READY=1", f"STATUS=serving on port {bound[1]}")
             if on_ready is not None:
                 await on_ready(bound, meetings)
             await shutdown_trigger()
+            systemd.notify("STOPPING=1", "STATUS=leaving every meeting")
             await meetings.leave_all()
             await plugins.aclose()
             stop_http.set()
         nursery.cancel_scope.cancel()
+    systemd.close()
     log.info("stopped")
