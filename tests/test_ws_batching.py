@@ -196,3 +196,14 @@ def test_queue_output_is_always_whole_messages_in_order(ops, max_frames):
     assert position == len(out)
     assert queue.queued_frames == 0
     assert queue.queued_bytes == 0
+
+
+def test_a_phase_shifts_the_grid():
+    batcher = Batcher(0.1, phase=0.03)
+
+    batcher.add(0, 0, frame(1), now=1.04)
+    assert batcher.deadline == pytest.approx(1.13)
+    assert batcher.poll(now=1.131)
+
+    batcher.add(0, 0, frame(2), now=1.13)
+    assert batcher.deadline == pytest.approx(1.23)

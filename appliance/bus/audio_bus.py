@@ -193,10 +193,16 @@ class MeetingAudio:
     """The bus of one meeting: publish frames, subscribe clients, close at the end."""
 
     def __init__(
-        self, meeting_id: str, *, window: float, heartbeat_interval: float
+        self,
+        meeting_id: str,
+        *,
+        window: float,
+        heartbeat_interval: float,
+        phase: float = 0.0,
     ) -> None:
         self.meeting_id = meeting_id
         self.window = window
+        self.phase = phase
         self.heartbeat_interval = heartbeat_interval
         self._groups: dict[StreamFilter, _Group] = {}
         self._new_window = trio.Event()
@@ -225,7 +231,9 @@ class MeetingAudio:
         subscriber = Subscriber(writer, stream_filter, queue_size)
         group = self._groups.get(stream_filter)
         if group is None:
-            group = self._groups[stream_filter] = _Group(Batcher(self.window))
+            group = self._groups[stream_filter] = _Group(
+                Batcher(self.window, self.phase)
+            )
         group.subscribers.add(subscriber)
         subscriber.push_control(wire.audio_format_message())
         log.debug(

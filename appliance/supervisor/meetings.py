@@ -56,6 +56,7 @@ worker_log = logging.getLogger("appliance.worker.remote")
 
 _MEETING_ID = re.compile(r"\d{9,11}")
 _URL_ID = re.compile(r"/(?:j|w|s|wc|wc/join)/(\d{9,11})(?:/|$)")
+GOLDEN_FRACTION = 0.6180339887
 JOIN_FIELDS = {
     "meeting_id",
     "password",
@@ -267,14 +268,19 @@ class MeetingRegistry:
             raise InvalidRequest(
                 f"this appliance runs at most {self.settings.max_meetings} meetings"
             )
+        number = next(self._numbers)
+        window = self.settings.ws_window
         meeting = Meeting(
             request=request,
             audio=MeetingAudio(
                 request.meeting_id,
-                window=self.settings.ws_window,
+                window=window,
                 heartbeat_interval=self.settings.ws_heartbeat_interval,
+                # Spread meetings' windows evenly over the window (golden ratio), so
+                # a thousand clients are not all written to at the same instant.
+                phase=(number * GOLDEN_FRACTION % 1.0) * window,
             ),
-            number=next(self._numbers),
+            number=number,
         )
         self._meetings[request.meeting_id] = meeting
         self._nursery.start_soon(self._run_meeting, meeting)

@@ -16,6 +16,7 @@ Shutdown (SIGTERM, SIGINT, or the caller cancelling ``shutdown_trigger``):
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,8 @@ from appliance.supervisor.meetings import MeetingRegistry
 from appliance.supervisor.systemd import Notifier
 
 log = logging.getLogger(__name__)
+
+GC_YOUNG_THRESHOLD = 10_000
 
 
 async def wait_for_signal() -> None:
@@ -85,6 +88,11 @@ async def serve(
                 settings.ws_window * 1000,
             )
             systemd.notify("READY=1", f"STATUS=serving on port {bound[1]}")
+            # What exists now (modules, the app) lives as long as the process: keep
+            # full collections from walking it, and collect young objects less
+            # often, since a pause delays every client of every meeting.
+            gc.freeze()
+            gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
             if on_ready is not None:
                 await on_ready(bound, meetings)
             await shutdown_trigger()

@@ -10,9 +10,10 @@ already a log file of its own, so whatever a native library prints lands there, 
 in the protocol.
 
 The worker runs Trio in the main thread and the driver on a thread of its own (see
-:mod:`appliance.drivers.base`). Trio does the I/O: it reads ``JOIN`` and ``LEAVE`` from
-the supervisor and writes what the driver reports, taken from an :class:`Outbox`. The
-worker's own log records travel to the supervisor as ``LOG`` frames.
+:mod:`appliance.drivers.base`). Trio reads ``JOIN`` and ``LEAVE`` from the supervisor.
+What the driver reports goes out through an :class:`Outbox`, written straight from the
+driver thread when the socket has room, and by Trio when it had not. The worker's own
+log records travel to the supervisor as ``LOG`` frames.
 
 It ends when the driver returns (the meeting is over for the bot). A ``LEAVE``, an EOF
 from the supervisor (it died) and SIGTERM all ask the driver to leave; if the driver
@@ -45,9 +46,6 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
 LEAVE_TIMEOUT = 15.0
 STATS_INTERVAL = 1.0
-# Bodies at least this large are written on their own rather than joined with the
-# small frames around them, so a video frame is never copied in the worker.
-LARGE_BODY = 64 * 1024
 
 
 class ProtocolLogHandler(logging.Handler):
@@ -85,21 +83,13 @@ async def _write_loop(
     stream: trio.SocketStream, outbox: Outbox, wakeups: trio.MemoryReceiveChannel
 ) -> None:
     async for _ in wakeups:
-        await _write_frames(stream, outbox.take_all())
+        await _flush(stream, outbox)
 
 
-async def _write_frames(stream: trio.SocketStream, frames: list[codec.Frame]) -> None:
-    small: list[bytes | memoryview] = []
-    for head, body in frames:
-        small.append(head)
-        if len(body) >= LARGE_BODY:
-            await stream.send_all(b"".join(small))
-            small.clear()
-            await stream.send_all(body)
-        elif body:
-            small.append(body)
-    if small:
-        await stream.send_all(b"".join(small))
+async def _flush(stream: trio.SocketStream, outbox: Outbox) -> None:
+    """Write everything the outbox holds, waiting for the socket as needed."""
+    while not outbox.flush_nowait():
+        await trio.lowlevel.wait_writable(stream.socket)
 
 
 class Leaving:
@@ -186,14 +176,16 @@ async def serve_worker(stream: trio.SocketStream, driver_name: str) -> None:
         with contextlib.suppress(trio.RunFinishedError):
             token.run_sync_soon(nudge)
 
-    outbox = Outbox(wake)
+    outbox = Outbox(stream.socket.fileno(), wake)
+    # HELLO first: nothing, not even a log record, may precede it.
+    outbox.put(codec.Hello(pid=os.getpid()))
     handler = ProtocolLogHandler(outbox)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger().addHandler(handler)
     decoder = codec.Decoder()
     try:
         preload_driver(driver_name)
-        await stream.send_all(codec.encode(codec.Hello(pid=os.getpid())))
+        await _flush(stream, outbox)
         with trio.fail_after(HANDSHAKE_TIMEOUT):
             await _read_until(stream, decoder, codec.Hello)
         try:
@@ -215,7 +207,7 @@ async def serve_worker(stream: trio.SocketStream, driver_name: str) -> None:
             driver = load_driver(driver_name)
         except ApplianceError as exc:
             events.status(MeetingStatus.FAILED, exc.code, exc.message)
-            await _write_frames(stream, outbox.take_all())
+            await _flush(stream, outbox)
             return
 
         done = threading.Event()
@@ -235,10 +227,11 @@ async def serve_worker(stream: trio.SocketStream, driver_name: str) -> None:
                 writer_nursery.start_soon(_write_loop, stream, outbox, wake_receive)
                 thread.start()
                 await trio.to_thread.run_sync(done.wait, abandon_on_cancel=True)
-                # Not a cancel: the writer finishes the frame it is writing, so the
-                # last status the driver reported is never torn or lost.
+                # Not a cancel: the writer finishes what it is writing, so the last
+                # status the driver reported is never torn or lost.
                 wake_send.close()
-            await _write_frames(stream, outbox.take_all())
+            with trio.move_on_after(LEAVE_TIMEOUT):
+                await _flush(stream, outbox)
             nursery.cancel_scope.cancel()
     finally:
         logging.getLogger().removeHandler(handler)

@@ -38,12 +38,15 @@ class Message:
 class Batcher:
     """Holds frames of one group, per stream, until the window they arrived in ends.
 
-    Windows are the intervals ``[n * window, (n + 1) * window)`` of the clock, so a
-    frame is held for at most one window.
+    Windows are the intervals ``[phase + n * window, phase + (n + 1) * window)`` of the
+    clock, so a frame is held for at most one window. Meetings get different phases,
+    so their windows do not all close, and their clients are not all written to, at the
+    same instant.
     """
 
-    def __init__(self, window: float) -> None:
+    def __init__(self, window: float, phase: float = 0.0) -> None:
         self.window = window
+        self.phase = phase % window if window > 0 else 0.0
         self._pending: dict[tuple[int, int], list[bytes]] = {}
         self.deadline: float | None = None
 
@@ -61,7 +64,8 @@ class Batcher:
         if self.deadline is None:
             # Windows sit on a fixed grid of the clock: they never drift, and every
             # group of a meeting closes its window at the same instant.
-            self.deadline = (math.floor(now / self.window + 1e-9) + 1) * self.window
+            elapsed = (now - self.phase) / self.window
+            self.deadline = (math.floor(elapsed + 1e-6) + 1) * self.window + self.phase
         return []
 
     def poll(self, now: float) -> list[Message]:
