@@ -524,3 +524,11 @@ def test_share_frames_have_plane_views():
     assert (frame.u == 100).all() and (frame.v == 200).all()
     assert not any(p.flags.writeable for p in (frame.y, frame.u, frame.v))
     assert bytes(frame.i420) == i420
+
+
+def test_a_variable_for_no_plugin_is_reported(tmp_path, caplog):
+    env = {"HMB_PLUGIN_PROBEE_LABEL": "typo", "HMB_PLUGIN_PATH": "/opt/plugins"}
+    settings = Settings.from_env({**env, "HMB_DATA_DIR": str(tmp_path)})
+    PluginManager.load(settings, entry_points=[], objects={"probe": Probe()})
+    warned = [r.getMessage() for r in caplog.records if "no plugin" in r.getMessage()]
+    assert warned == ["no plugin for the variable variable=HMB_PLUGIN_PROBEE_LABEL"]

@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 BUILTIN_PACKAGE = "plugins."
+# Variables that share the prefix of plugin options but are not options.
+NOT_OPTIONS = {"HMB_PLUGIN_PATH"}
 # After the drain timeout, how long runners get for lifecycle events and
 # on_plugin_stop (files being closed) before their threads are abandoned.
 FINALISE_TIMEOUT = 5.0
@@ -238,6 +240,11 @@ class PluginManager:
             if plugin.error is not None:
                 raise ConfigError(f"plugin {name} failed to load: {plugin.error}")
         names = list(self._by_name)
+        prefixes = tuple(f"HMB_PLUGIN_{name.upper()}_" for name in names)
+        for variable, _ in self.settings.plugin_env:
+            if variable not in NOT_OPTIONS and not variable.startswith(prefixes):
+                # Probably a typo, or a plugin that is not installed here.
+                log.warning("no plugin for the variable variable=%s", variable)
         for plugin in self.plugins:
             if plugin.runner is None:
                 continue
