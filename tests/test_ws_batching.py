@@ -207,3 +207,13 @@ def test_a_phase_shifts_the_grid():
 
     batcher.add(0, 0, frame(2), now=1.13)
     assert batcher.deadline == pytest.approx(1.23)
+
+
+def test_the_window_counts_from_capture():
+    batcher = Batcher(0.1)
+
+    # Captured at 1.04 but arriving at 1.12: its window (1.0 to 1.1) is over.
+    batcher.add(0, 0, frame(1), now=1.12, captured=1.04)
+
+    assert batcher.deadline == pytest.approx(1.1)
+    assert len(batcher.poll(now=1.12)) == 1

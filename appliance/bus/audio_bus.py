@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -203,6 +204,8 @@ class MeetingAudio:
         self.meeting_id = meeting_id
         self.window = window
         self.phase = phase
+        # Trio's clock is CLOCK_MONOTONIC (the workers' capture clock) plus an offset.
+        self._monotonic_to_trio = trio.current_time() - time.monotonic()
         self.heartbeat_interval = heartbeat_interval
         self._groups: dict[StreamFilter, _Group] = {}
         self._new_window = trio.Event()
@@ -253,17 +256,25 @@ class MeetingAudio:
         if not group.subscribers:
             del self._groups[subscriber.filter]
 
-    def publish(self, audio_type: int, user_id: int, pcm: bytes) -> None:
-        """Hand one frame to every group whose filter wants it."""
+    def publish(
+        self, audio_type: int, user_id: int, pcm: bytes, capture_ns: int | None = None
+    ) -> None:
+        """Hand one frame to every group whose filter wants it.
+
+        ``capture_ns`` is the worker's ``time.monotonic_ns()`` of the frame's capture.
+        """
         if self._closed or not self._groups:
             return
         now = trio.current_time()
+        captured = None
+        if capture_ns is not None:
+            captured = capture_ns / 1e9 + self._monotonic_to_trio
         for stream_filter, group in self._groups.items():
             if not stream_filter.matches(audio_type, user_id):
                 continue
             batcher = group.batcher
             opened_window = batcher.deadline is None
-            messages = batcher.add(audio_type, user_id, pcm, now)
+            messages = batcher.add(audio_type, user_id, pcm, now, captured)
             if messages:
                 group.deliver(messages)
             elif opened_window:

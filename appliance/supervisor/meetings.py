@@ -414,7 +414,9 @@ class MeetingRegistry:
                     stats.one_way_frames += 1
                 else:
                     stats.share_audio_frames += 1
-                meeting.audio.publish(event.audio_type, event.user_id, event.pcm)
+                meeting.audio.publish(
+                    event.audio_type, event.user_id, event.pcm, event.capture_ns
+                )
                 for observer in self.observers:
                     observer.audio_frame(meeting, event)
             elif isinstance(event, codec.ShareFrame):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -35,6 +36,30 @@ from appliance.supervisor.systemd import Notifier
 log = logging.getLogger(__name__)
 
 GC_YOUNG_THRESHOLD = 10_000
+GC_PAUSE_WARNING_S = 0.02
+
+
+def watch_gc_pauses(threshold_s: float = GC_PAUSE_WARNING_S) -> None:
+    """Log every garbage-collection pause longer than ``threshold_s``.
+
+    A pause stops every meeting's audio at once, so it is worth seeing in the log.
+    """
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        pause = time.perf_counter() - started[0]
+        if pause > threshold_s:
+            log.warning(
+                "gc pause ms=%.1f generation=%d collected=%d",
+                pause * 1000,
+                info["generation"],
+                info["collected"],
+            )
+
+    gc.callbacks.append(callback)
 
 
 async def wait_for_signal() -> None:
@@ -93,6 +118,7 @@ async def serve(
             # often, since a pause delays every client of every meeting.
             gc.freeze()
             gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+            watch_gc_pauses()
             if on_ready is not None:
                 await on_ready(bound, meetings)
             await shutdown_trigger()

@@ -51,9 +51,19 @@ class Batcher:
         self.deadline: float | None = None
 
     def add(
-        self, audio_type: int, user_id: int, pcm: bytes, now: float
+        self,
+        audio_type: int,
+        user_id: int,
+        pcm: bytes,
+        now: float,
+        captured: float | None = None,
     ) -> list[Message]:
-        """Take one frame; return the messages that are due now (only at window 0)."""
+        """Take one frame; return the messages that are due now (only at window 0).
+
+        ``captured`` is when the frame was captured, on the same clock as ``now``. A
+        batch is due one window after its first frame was *captured*, so the batching
+        hold and the trip from the worker together stay within one window.
+        """
         if self.window <= 0:
             return [Message(audio_message(audio_type, user_id, (pcm,)), 1)]
         chunks = self._pending.get((audio_type, user_id))
@@ -64,7 +74,8 @@ class Batcher:
         if self.deadline is None:
             # Windows sit on a fixed grid of the clock: they never drift, and every
             # group of a meeting closes its window at the same instant.
-            elapsed = (now - self.phase) / self.window
+            start = now if captured is None else min(captured, now)
+            elapsed = (start - self.phase) / self.window
             self.deadline = (math.floor(elapsed + 1e-6) + 1) * self.window + self.phase
         return []
 
