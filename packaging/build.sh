@@ -70,10 +70,14 @@ fi
 # A build without --zoom leaves the SDK out even if this venv once had it.
 if [ "$zoom" = 0 ]; then export HMB_BUILD_ZOOM=0; else export HMB_BUILD_ZOOM=1; fi
 
+# PyInstaller imports the SDK binding while analysing it, and the SDK writes under
+# $HOME and complains there: give it a throwaway one.
+scratch_home="$(mktemp -d)"
+trap 'rm -rf "$scratch_home"' EXIT
 # `pyinstaller` (not `python -m`) so the checkout is not on sys.path: everything
 # comes from the venv's site-packages, the stale *.egg-info of a checkout included.
-"$venv/bin/pyinstaller" --noconfirm --log-level WARN "${clean[@]}" \
-    --distpath "$dist" --workpath "$root/build/pyinstaller" \
+HOME="$scratch_home" "$venv/bin/pyinstaller" --noconfirm --log-level WARN \
+    "${clean[@]}" --distpath "$dist" --workpath "$root/build/pyinstaller-$zoom" \
     packaging/headless-meeting-bot.spec
 
 binary="$dist/headless-meeting-bot"
