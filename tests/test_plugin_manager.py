@@ -5,6 +5,7 @@ set, not on sleeps."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import threading
 import time
@@ -532,3 +533,29 @@ def test_a_variable_for_no_plugin_is_reported(tmp_path, caplog):
     PluginManager.load(settings, entry_points=[], objects={"probe": Probe()})
     warned = [r.getMessage() for r in caplog.records if "no plugin" in r.getMessage()]
     assert warned == ["no plugin for the variable variable=HMB_PLUGIN_PROBEE_LABEL"]
+
+
+def test_entry_points_load_classes_and_keep_the_first_of_a_name(tmp_path):
+    group = "headless_meeting_bot"
+    entry_points = [
+        importlib.metadata.EntryPoint("dup", f"{__name__}:Probe", group),
+        importlib.metadata.EntryPoint("dup", f"{__name__}:ExtraOption", group),
+        importlib.metadata.EntryPoint("all", f"{__name__}:Probe", group),
+        importlib.metadata.EntryPoint("gone", "no_such_module:Plugin", group),
+    ]
+    manager = PluginManager.load(
+        settings_for(tmp_path, plugins=("dup",)), entry_points=entry_points
+    )
+
+    listed = manager.describe()
+    assert [(p["name"], p["state"]) for p in listed] == [
+        ("dup", "loaded"),
+        ("dup", "failed"),
+        ("all", "failed"),
+        ("gone", "failed"),
+    ]
+    assert isinstance(manager.plugin("dup"), Probe)
+    assert listed[0]["enabled"] is True
+    assert listed[1]["error"] == f"the name is taken by {__name__}:Probe"
+    assert "not 'all'" in listed[2]["error"]
+    assert "ModuleNotFoundError" in listed[3]["error"]

@@ -125,9 +125,10 @@ def validate(name: str, obj: object) -> tuple[dict[str, Any], dict[str, OptionVa
     Returns its hook callers by name and its declared options; raises ``ValueError``
     (pluggy's :class:`~pluggy.PluginValidationError` among them) naming the problem.
     """
-    if not NAME.fullmatch(name):
+    if not NAME.fullmatch(name) or name == "all":
         raise ValueError(
-            f"plugin name {name!r} must be lower-case letters, digits and underscores"
+            f"plugin name {name!r} must be lower-case letters, digits and "
+            "underscores, and not 'all'"
         )
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
@@ -171,7 +172,10 @@ class PluginManager:
     def __init__(self, settings: Settings, plugins: list[LoadedPlugin]) -> None:
         self.settings = settings
         self.plugins = plugins
-        self._by_name = {p.name: p for p in plugins}
+        # A name taken twice belongs to the first plugin that had it.
+        self._by_name: dict[str, LoadedPlugin] = {}
+        for plugin in plugins:
+            self._by_name.setdefault(plugin.name, plugin)
         self._runs: dict[int, _Run] = {}
         self._started = False
         self._closed = False

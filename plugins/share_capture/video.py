@@ -9,6 +9,7 @@ the right pace.
 
 from __future__ import annotations
 
+import importlib.util
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -17,32 +18,25 @@ import numpy as np
 
 from appliance.plugins import ShareFrame
 
-try:
-    import av
-except ImportError:  # the optional extra is not installed
-    av = None
-
-AVAILABLE = av is not None
-
-
-def _codec() -> str:
-    assert av is not None
-    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+# Imported when a video is made, not before: FFmpeg's libraries are large.
+AVAILABLE = importlib.util.find_spec("av") is not None
 
 
 class ShareVideo:
     """One MP4 file of one share at one picture size."""
 
     def __init__(self, path: Path, width: int, height: int, first_ns: int) -> None:
-        if av is None:
-            raise RuntimeError("PyAV is not installed")
+        import av
+
+        self._av = av
         self.path = path
         self.width = width
         self.height = height
         self._first_ns = first_ns
         self._last_pts = -1
         self._container: Any = av.open(str(path), mode="w")
-        stream: Any = self._container.add_stream(_codec(), rate=30)
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        stream: Any = self._container.add_stream(codec, rate=30)
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
@@ -53,7 +47,7 @@ class ShareVideo:
         picture = np.frombuffer(frame.i420, np.uint8).reshape(
             frame.height * 3 // 2, frame.width
         )
-        video_frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+        video_frame = self._av.VideoFrame.from_ndarray(picture, format="yuv420p")
         # Timestamps must rise; two frames within a millisecond are spread out.
         pts = max((frame.capture_ns - self._first_ns) // 1_000_000, self._last_pts + 1)
         video_frame.pts = self._last_pts = pts
