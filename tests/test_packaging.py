@@ -48,12 +48,27 @@ INMEETING = "MEETING_STATUS_INMEETING"
 SPARE_WARM_UP_S = 2.0
 
 
-@pytest.fixture(scope="session")
-def binary() -> Path:
-    """The binary under test: ``$HMB_TEST_BINARY``, or one built for this run."""
+# One build per test run, failed or not: ("ok", path), ("skip", why), ("fail", why).
+_built: dict[str, tuple[str, Path | str]] = {}
+
+
+def built_binary() -> Path:
+    """The binary under test: ``$HMB_TEST_BINARY``, or one built once for this run
+    (other test modules call this too); skips when the build tools cannot be had."""
     given = os.environ.get("HMB_TEST_BINARY")
     if given:
         return Path(given).resolve()
+    if "result" not in _built:
+        _built["result"] = _build()
+    kind, result = _built["result"]
+    if kind == "skip":
+        pytest.skip(str(result))
+    if kind == "fail":
+        pytest.fail(str(result))
+    return Path(result)
+
+
+def _build() -> tuple[str, Path | str]:
     dist = ROOT / "build" / "test-dist"
     started = time.monotonic()
     done = subprocess.run(
@@ -65,14 +80,20 @@ def binary() -> Path:
     )
     output = (done.stdout + done.stderr)[-3000:]
     if done.returncode == 3:
-        pytest.skip(f"build tools could not be installed:\n{output}")
-    assert done.returncode == 0, f"packaging/build.sh failed:\n{output}"
+        return "skip", f"build tools could not be installed:\n{output}"
+    if done.returncode != 0:
+        return "fail", f"packaging/build.sh failed:\n{output}"
     path = dist / "headless-meeting-bot"
     print(
         f"\nbuilt {path}: {path.stat().st_size / 2**20:.1f} MiB "
         f"in {time.monotonic() - started:.0f} s"
     )
-    return path
+    return "ok", path
+
+
+@pytest.fixture
+def binary() -> Path:
+    return built_binary()
 
 
 def mei_dirs(tmp: Path) -> list[Path]:
