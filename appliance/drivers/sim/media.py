@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import soxr
 
 from appliance.drivers.base import FRAME_SAMPLES, SAMPLE_RATE
 from appliance.drivers.sim.scenario import AudioSource
@@ -157,6 +156,10 @@ def load_clip(path: Path, amplitude: float) -> np.ndarray:
     """
     samples, rate = decode_wav(path)
     if rate != SAMPLE_RATE and len(samples):
+        # Imported here: only file clips at another rate need it, and every worker
+        # would otherwise carry it in memory.
+        import soxr
+
         samples = soxr.resample(samples, rate, SAMPLE_RATE).astype(np.float64)
     if len(samples) == 0:
         return np.zeros(FRAME_SAMPLES, dtype=np.int16)
