@@ -100,13 +100,15 @@ def settings_for(tmp_path: Path, **fields) -> Settings:
     return Settings(data_dir=tmp_path, **fields)
 
 
-def make_meeting(number: int = 1, plugins: dict | None = None) -> Meeting:
-    body: dict = {"meeting_id": MEETING}
+def make_meeting(
+    number: int = 1, plugins: dict | None = None, meeting_id: str = MEETING
+) -> Meeting:
+    body: dict = {"meeting_id": meeting_id}
     if plugins is not None:
         body["plugins"] = plugins
     return Meeting(
         request=parse_join_request(body, "sim"),
-        audio=MeetingAudio(MEETING, window=0.1, heartbeat_interval=10),
+        audio=MeetingAudio(meeting_id, window=0.1, heartbeat_interval=10),
         number=number,
     )
 
@@ -332,7 +334,7 @@ async def test_events_reach_the_plugin_in_order_on_its_own_thread(tmp_path):
     }
 
 
-async def test_a_plugin_that_is_behind_drops_its_own_frames(tmp_path):
+async def test_a_plugin_that_is_behind_drops_its_own_frames(tmp_path, caplog):
     held, free = Probe(), Probe()
     held.release.clear()
     manager = PluginManager.load(
@@ -340,7 +342,9 @@ async def test_a_plugin_that_is_behind_drops_its_own_frames(tmp_path):
         entry_points=[],
         objects={"held": held, "free": free},
     )
-    first, second = make_meeting(1), make_meeting(2, plugins={"held": {}})
+    second_plugins = {"held": {}, "free": {"enabled": False}}
+    first = make_meeting(1)
+    second = make_meeting(2, plugins=second_plugins, meeting_id="987654321")
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)
         offered = 0.0
@@ -377,6 +381,12 @@ async def test_a_plugin_that_is_behind_drops_its_own_frames(tmp_path):
     assert offered < 0.05
     counters = {p["name"]: p["counters"] for p in manager.describe()}
     assert counters["held"]["dropped_frames"] == 17
+    # One burst of drops per meeting, one warning each.
+    behind = [r for r in caplog.records if "plugin is behind" in r.getMessage()]
+    assert [r.getMessage().split()[-3:-1] for r in behind] == [
+        ["plugin=held", "meeting_id=123456789"],
+        ["plugin=held", "meeting_id=987654321"],
+    ]
     assert counters["held"]["frames_delivered"] == 50
 
 

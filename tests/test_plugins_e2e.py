@@ -424,6 +424,8 @@ stamp_capture = true
     assert time.monotonic() - started < 15
     log = appliance.log()
     assert "dropping their queued frames plugins=sleepy" in log
+    # The slow plugin's drops were one burst: logged once, not per frame.
+    assert log.count("plugin is behind; dropping its frames plugin=sleepy") == 1
     # The raising plugin's errors were logged once (with a traceback), not per frame.
     assert log.count("plugin raised; counting further errors") == 1
     assert log.count("RuntimeError: faulty plugin rejects frame") == 1

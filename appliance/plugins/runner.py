@@ -66,6 +66,9 @@ class Tap:
     share_in: int = 0
     events_in: int = 0
     dropped: int = 0
+    burst: int = 0  # frames dropped since the plugin last caught up
+    burst_since: float = 0.0
+    burst_reminded: float = 0.0
     # Written on the runner thread only.
     audio_done: int = 0
     share_done: int = 0
@@ -119,7 +122,6 @@ class PluginRunner:
         self.done = trio.Event()
         # Loop side.
         self.dropped = 0
-        self._dropping = 0
         self._stopping = False
         self._discarding = False
         # Runner side.
@@ -166,8 +168,8 @@ class PluginRunner:
             return
         tap.audio_in += 1
         self._queue.put((_AUDIO, tap, event))
-        if self._dropping:
-            self._caught_up()
+        if tap.burst:
+            self._maybe_caught_up(tap, tap.audio_in - tap.audio_done, self.audio_budget)
 
     def offer_share(self, tap: Tap, event: codec.ShareFrame) -> None:
         """Queue a share frame, or drop it when the plugin is behind."""
@@ -176,8 +178,8 @@ class PluginRunner:
             return
         tap.share_in += 1
         self._queue.put((_SHARE, tap, event))
-        if self._dropping:
-            self._caught_up()
+        if tap.burst:
+            self._maybe_caught_up(tap, tap.share_in - tap.share_done, self.share_budget)
 
     def send(self, tap: Tap, hook_name: str, **kwargs: Any) -> None:
         """Queue a lifecycle event; never dropped. Unimplemented hooks are skipped."""
@@ -198,7 +200,8 @@ class PluginRunner:
     def _drop(self, tap: Tap) -> None:
         tap.dropped += 1
         self.dropped += 1
-        if not self._dropping:
+        if not tap.burst:
+            tap.burst_since = tap.burst_reminded = time.monotonic()
             log.warning(
                 "plugin is behind; dropping its frames plugin=%s meeting_id=%s "
                 "pending=%d",
@@ -206,13 +209,33 @@ class PluginRunner:
                 tap.meeting.meeting_id,
                 tap.pending,
             )
-        self._dropping += 1
+        elif tap.burst % 100 == 0:
+            now = time.monotonic()
+            if now - tap.burst_reminded >= REMIND_EVERY:
+                tap.burst_reminded = now
+                log.warning(
+                    "plugin still behind plugin=%s meeting_id=%s "
+                    "dropped_in_burst=%d seconds=%.0f",
+                    self.name,
+                    tap.meeting.meeting_id,
+                    tap.burst,
+                    now - tap.burst_since,
+                )
+        tap.burst += 1
 
-    def _caught_up(self) -> None:
+    def _maybe_caught_up(self, tap: Tap, queued: int, budget: int) -> None:
+        # A plugin that is slow for good frees one place now and then; the burst is
+        # over only once its queue is half empty, so it is not logged every time.
+        if queued > budget // 2:
+            return
         log.info(
-            "plugin caught up plugin=%s dropped_in_burst=%d", self.name, self._dropping
+            "plugin caught up plugin=%s meeting_id=%s dropped_in_burst=%d seconds=%.1f",
+            self.name,
+            tap.meeting.meeting_id,
+            tap.burst,
+            time.monotonic() - tap.burst_since,
         )
-        self._dropping = 0
+        tap.burst = 0
 
     # -- on the runner thread -------------------------------------------------------
 
