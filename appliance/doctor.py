@@ -9,6 +9,10 @@ removed at once, the port with a bind that is closed at once, and the Zoom SDK i
 loaded in a child process (``doctor --probe-sdk``) with a throwaway ``HOME``, because
 loading it writes under ``$HOME`` and prints to the process's own stdout.
 Credentials are reported as set or missing, never shown.
+
+Limitation: doctor runs as whoever starts it, with that shell's limits; under systemd
+the service runs as its own dynamic user with the unit's limits, which a check from
+a root shell does not see.
 """
 
 from __future__ import annotations

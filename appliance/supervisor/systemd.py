@@ -38,7 +38,8 @@ def socket_address(value: str) -> str | bytes | None:
         return b"\0" + value[1:].encode()
     if value.startswith("/"):
         return value
-    # vsock addresses (vsock:CID:PORT) are for VMs talking to their host; not here.
+    # Limitation: vsock addresses (vsock:CID:PORT, systemd 253+ for VMs notifying
+    # their host) are not supported; such a NOTIFY_SOCKET is ignored with a warning.
     return None
 
 
@@ -124,6 +125,9 @@ class Notifier:
 
         The pings come from the event loop, so a supervisor whose loop is stuck
         stops pinging and systemd restarts it.
+
+        Limitation: only the event loop's liveness is watched; a task that waits
+        forever without blocking the loop (a wedged meeting, say) does not stop them.
         """
         interval = self.watchdog_interval
         task_status.started()
