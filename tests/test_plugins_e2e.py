@@ -43,8 +43,10 @@ def probe_plugin() -> None:
             return
     except importlib.metadata.PackageNotFoundError:
         pass
+    # Built in pip's isolated environment: the venv's own setuptools may be too old
+    # to build a wheel by itself (it lacks the wheel package before setuptools 70).
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
-    subprocess.run([*pip, "--no-build-isolation", "-e", str(PLUGIN_PKG)], check=True)
+    subprocess.run([*pip, "-e", str(PLUGIN_PKG)], check=True)
     importlib.invalidate_caches()
 
 
