@@ -87,7 +87,10 @@ install -d -m 0755 "$prefix" "$prefix/plugins" "$(dirname "$link")" \
 install -m 0755 "$binary" "$prefix/$name.new"
 mv -f "$prefix/$name.new" "$prefix/$name"
 ln -sfn "/opt/$name/$name" "$link"
-if [ -f "$here/../README.md" ]; then install -m 0644 "$here/../README.md" "$prefix/"; fi
+# The unit's Documentation=; from a release folder or a checkout.
+for readme in "$here/README.md" "$here/../README.md"; do
+    if [ -f "$readme" ]; then install -m 0644 "$readme" "$prefix/README.md"; break; fi
+done
 
 install -d -m 0755 "$etc"
 if [ -e "$etc/env" ]; then

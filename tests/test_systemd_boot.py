@@ -2,16 +2,18 @@
 
 Slow, and only where it can run: as root, with ``systemd-nspawn`` (Debian's
 ``systemd-container``), ``/usr/bin/python3`` and a merged ``/usr`` host. The container
-is this host's own ``/usr`` (bound read-only) with a copy of its ``/etc``; install.sh
-(``--root``) puts the binary built by ``tests/test_packaging.py`` and the unit in it,
-and a drop-in shortens the watchdog to 4 s so the test need not wait 30 s. systemd
+is this host's own ``/usr`` (bound read-only) with a copy of its ``/etc``, a release
+folder (``systemd/`` and the binary built by ``tests/test_packaging.py``) and a
+drop-in that shortens the watchdog to 4 s so the test need not wait 30 s. systemd
 boots, and a oneshot service in the container (:data:`CHECK`) drives the real unit:
 
-1. start: ``active`` only after ``READY=1`` (its ``STATUS=``), as a dynamic user;
+1. ``install.sh`` installs, enables and starts it with the real systemctl: ``active``
+   only after ``READY=1`` (its ``STATUS=``), as a dynamic user;
 2. a sim meeting with the recorder, ``INMEETING``;
 3. stop: the meeting is left, the recording finalised, exit status 0, no process left;
 4. watchdog: Python (the bootloader's child) frozen with SIGSTOP, systemd kills the
    service for its watchdog and restarts it;
+5. ``install.sh --uninstall`` stops it and removes the unit;
 
 writes what it saw to ``/results/result.json`` and powers off.
 """
@@ -62,7 +64,11 @@ def processes():
     return found
 
 try:
-    result["start_rc"] = subprocess.run(["systemctl", "start", UNIT]).returncode
+    install = subprocess.run(["/opt/release/install.sh"], capture_output=True,
+                             text=True)
+    result["install"] = [install.returncode, install.stdout + install.stderr]
+    result["enabled"] = subprocess.run(["systemctl", "is-enabled", UNIT],
+                                       capture_output=True, text=True).stdout.strip()
     result["started"] = show("ActiveState", "SubState", "StatusText", "NotifyAccess",
                              "WatchdogUSec", "User", "DynamicUser", "MainPID",
                              "LimitMEMLOCK", "LimitNOFILE")
@@ -100,7 +106,10 @@ try:
     result["journal"] = subprocess.run(
         ["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"],
         capture_output=True, text=True).stdout[-20000:]
-    subprocess.run(["systemctl", "stop", UNIT])
+    uninstall = subprocess.run(["/opt/release/install.sh", "--uninstall"],
+                               capture_output=True, text=True)
+    result["uninstall"] = [uninstall.returncode, uninstall.stdout + uninstall.stderr]
+    result["after_uninstall"] = show("ActiveState", "LoadState")
     result["left_at_end"] = processes()
 except Exception as exc:
     result["error"] = repr(exc)
@@ -149,20 +158,19 @@ def make_root(root: Path, binary: Path) -> None:
         if Path(f"/{name}").is_symlink():
             (root / name).symlink_to(os.readlink(f"/{name}"))
     subprocess.run(["cp", "-a", "/etc", str(root / "etc")], check=True)
+    release = root / "opt" / "release"
+    shutil.copytree(ROOT / "systemd", release)
+    shutil.copy2(binary, release / "headless-meeting-bot")
     system = root / "etc" / "systemd" / "system"
     # Only what the test needs starts: none of the host's own services.
     for wants in system.glob("*.wants"):
         shutil.rmtree(wants)
     (root / "etc" / "machine-id").write_text("")
-    done = subprocess.run(
-        [str(ROOT / "systemd" / "install.sh"), "--root", str(root), str(binary)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    # The operator's settings, written before install.sh (which keeps them).
     env = root / "etc" / "headless-meeting-bot" / "env"
-    env.write_text(env.read_text() + "HTTP_ADDR=127.0.0.1:8080\nHMB_PLUGINS=recorder\n")
+    env.parent.mkdir()
+    env.write_text("HTTP_ADDR=127.0.0.1:8080\nHMB_PLUGINS=recorder\n")
+    env.chmod(0o600)
     drop_in = system / "headless-meeting-bot.service.d"
     drop_in.mkdir()
     (drop_in / "test.conf").write_text(DROP_IN)
@@ -194,6 +202,9 @@ def boot(root: Path) -> str:
                 "--keep-unit",
                 "--console=pipe",
                 f"--bind={root / 'results'}:/results",
+                # install.sh links /usr/local/bin/headless-meeting-bot; /usr is the
+                # host's, read-only.
+                "--tmpfs=/usr/local/bin",
             ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -220,7 +231,9 @@ def test_the_unit_under_systemd(tmp_path: Path) -> None:
     assert "error" not in result, (result, console[-3000:])
 
     started = result["started"]
-    assert result["start_rc"] == 0
+    assert result["install"][0] == 0, result["install"][1]
+    assert "kept /etc/headless-meeting-bot/env" in result["install"][1]
+    assert result["enabled"] == "enabled"
     assert started["ActiveState"] == "active"
     # Type=notify: the STATUS= sent with READY=1 shows it came from the app.
     assert started["StatusText"] == "serving on port 8080"
@@ -239,4 +252,9 @@ def test_the_unit_under_systemd(tmp_path: Path) -> None:
 
     assert result["after_watchdog"]["NRestarts"] == "1", result["journal"][-3000:]
     assert "Watchdog timeout" in result["journal"]
+    assert result["uninstall"][0] == 0, result["uninstall"][1]
+    assert result["after_uninstall"] == {
+        "ActiveState": "inactive",
+        "LoadState": "not-found",
+    }
     assert result["left_at_end"] == []
