@@ -176,3 +176,32 @@ def test_garbage_never_raises_anything_but_protocol_error(garbage):
 def test_encoder_refuses_a_wrongly_sized_share_frame():
     with pytest.raises(ValueError, match="I420"):
         encode(ShareFrame(1, 0, 4, 4, b"short"))
+
+
+def test_a_large_frame_can_be_read_straight_into_its_buffer():
+    pixels = bytes(range(256)) * (64 * 48 * 3 // 2 // 256)
+    frame = encode(ShareFrame(7, 99, 64, 48, pixels))
+    decoder = Decoder()
+    decoder.feed(HELLO + frame[:100])
+    assert decoder.next_event() == Hello(pid=1234)
+    rest = frame[100:]
+
+    while rest:
+        buffer = decoder.receive_buffer()
+        count = min(len(buffer), 1000)
+        buffer[:count] = rest[:count]
+        decoder.received(count)
+        rest = rest[count:]
+
+    event = decoder.next_event()
+    assert bytes(event.i420) == pixels
+    assert decoder.receive_buffer() is None
+    assert not decoder.has_partial_frame
+
+
+def test_received_refuses_more_than_the_buffer():
+    decoder = Decoder()
+    decoder.feed(HELLO + encode(Audio(0, 0, 1, b"\\x00" * 640))[:10])
+
+    with pytest.raises(ValueError, match="smaller buffer"):
+        decoder.received(10_000)

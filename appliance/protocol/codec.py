@@ -340,12 +340,39 @@ class Decoder:
         take = min(need, len(view))
         self._partial[self._filled : self._filled + take] = view[:take]
         self._filled += take
-        if self._filled == self._partial_len:
+        self._emit_if_complete()
+        return view[take:]
+
+    def _emit_if_complete(self) -> None:
+        if self._partial_len and self._filled == self._partial_len:
             frame = memoryview(self._partial)
             self._partial = bytearray()
             self._partial_len = 0
             self._emit(frame[4], frame[_PREFIX.size :])
-        return view[take:]
+
+    def receive_buffer(self) -> memoryview | None:
+        """The unfilled rest of the frame being assembled, to read straight into.
+
+        ``None`` unless a frame's length is known and bytes of it are missing. A
+        transport that reads into this view (``recv_into``) and then reports the count
+        with :meth:`received` hands a large frame over with no copy of its own.
+        """
+        if not self._partial_len or self._broken:
+            return None
+        return memoryview(self._partial)[self._filled :]
+
+    def received(self, count: int) -> None:
+        """``count`` bytes were written into :meth:`receive_buffer`'s view."""
+        if self._broken:
+            raise ProtocolError("decoder used after a protocol error")
+        if not 0 <= count <= self._partial_len - self._filled:
+            raise ValueError(f"received {count} bytes into a smaller buffer")
+        self._filled += count
+        try:
+            self._emit_if_complete()
+        except ProtocolError:
+            self._broken = True
+            raise
 
     @staticmethod
     def _check_length(length: int) -> None:

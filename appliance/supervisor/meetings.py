@@ -57,6 +57,7 @@ worker_log = logging.getLogger("appliance.worker.remote")
 _MEETING_ID = re.compile(r"\d{9,11}")
 _URL_ID = re.compile(r"/(?:j|w|s|wc|wc/join)/(\d{9,11})(?:/|$)")
 GOLDEN_FRACTION = 0.6180339887
+DIRECT_READ_BYTES = 64 * 1024
 JOIN_FIELDS = {
     "meeting_id",
     "password",
@@ -374,10 +375,20 @@ class MeetingRegistry:
             nursery.start_soon(self._leave_when_asked, meeting, worker)
             self._handle_events(meeting, worker)
             while True:
-                data = await worker.stream.receive_some()
-                if not data:
-                    break
-                worker.decoder.feed(data)
+                # A large frame (share video) is read straight into the buffer it
+                # is handed on in: one copy, from the kernel.
+                buffer = worker.decoder.receive_buffer()
+                if buffer is not None and len(buffer) >= DIRECT_READ_BYTES:
+                    count = await worker.stream.socket.recv_into(buffer)
+                    buffer.release()
+                    if not count:
+                        break
+                    worker.decoder.received(count)
+                else:
+                    data = await worker.stream.receive_some()
+                    if not data:
+                        break
+                    worker.decoder.feed(data)
                 self._handle_events(meeting, worker)
             nursery.cancel_scope.cancel()
         if worker.decoder.has_partial_frame:
