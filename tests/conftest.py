@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -17,6 +18,17 @@ import httpx
 import pytest
 
 READY = re.compile(r"serving address=http://([\d.]+):(\d+)")
+
+# Tests of the real Zoom SDK: slow (authentication takes about 12 s to fail here),
+# and only where the zoom extra is installed.
+REAL_ZOOM_SDK = [
+    pytest.mark.zoom,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("zoom_meeting_sdk") is None,
+        reason="the zoom extra (zoom_meeting_sdk) is not installed",
+    ),
+]
 
 
 @dataclass

@@ -8,22 +8,12 @@ and no secret reaches a log. Nothing here joins a meeting.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
-import pytest
+from tests.conftest import REAL_ZOOM_SDK, pid_alive
 
-from tests.conftest import pid_alive
-
-pytestmark = [
-    pytest.mark.zoom,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("zoom_meeting_sdk") is None,
-        reason="the zoom extra (zoom_meeting_sdk) is not installed",
-    ),
-]
+pytestmark = REAL_ZOOM_SDK
 
 KEY = "hmb-test-key-1f0c"
 SECRET = "hmb-test-secret-9d2e7b4c"

@@ -9,7 +9,6 @@ first, and that failure is what is checked.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,14 +18,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [
-    pytest.mark.zoom,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("zoom_meeting_sdk") is None,
-        reason="the zoom extra (zoom_meeting_sdk) is not installed",
-    ),
-]
+from tests.conftest import REAL_ZOOM_SDK
+
+pytestmark = REAL_ZOOM_SDK
 
 SECRET = "not-a-real-secret-but-32-bytes-long!!"
 
