@@ -23,6 +23,9 @@ class ErrorCode(enum.Enum):
     AUTH_FAILED = (401, 4401, "AUTH_FAILED")
     MEETING_NOT_FOUND = (404, 4404, "MEETING_NOT_FOUND")
     MEETING_ALREADY_EXISTS = (409, 4409, "MEETING_ALREADY_EXISTS")
+    # A meeting's recording or share snapshot that does not exist (plugin endpoints).
+    RECORDING_NOT_FOUND = (404, 4404, "RECORDING_NOT_FOUND")
+    SHARE_NOT_FOUND = (404, 4404, "SHARE_NOT_FOUND")
     SDK_INIT_FAILED = (500, 1011, "SDK_INIT_FAILED")
     JOIN_MEETING_FAILED = (500, 1011, "JOIN_MEETING_FAILED")
     # A meeting that was running and ended: the host ended it, the bot was removed or
@@ -66,6 +69,14 @@ class InvalidRequest(ApplianceError):
 
 class MeetingNotFound(ApplianceError):
     code = ErrorCode.MEETING_NOT_FOUND
+
+
+class RecordingNotFound(ApplianceError):
+    code = ErrorCode.RECORDING_NOT_FOUND
+
+
+class ShareNotFound(ApplianceError):
+    code = ErrorCode.SHARE_NOT_FOUND
 
 
 class MeetingAlreadyExists(ApplianceError):

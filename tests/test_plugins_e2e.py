@@ -171,7 +171,7 @@ def test_recording_requests_that_find_nothing(appliance_factory, tmp_path):
     cases = [
         (base, 404, "MEETING_NOT_FOUND"),
         ("/api/meetings/not-a-meeting/recordings", 404, "MEETING_NOT_FOUND"),
-        (f"{base}/20261203T144306Z/mixed.wav", 404, "MEETING_NOT_FOUND"),
+        (f"{base}/20261203T144306Z/mixed.wav", 404, "RECORDING_NOT_FOUND"),
         (f"{base}/mixed.wav", 400, "INVALID_REQUEST"),
         (f"{base}/20261203T144306Z/..%2F..%2Fsecret.wav", 400, "INVALID_REQUEST"),
         (f"{base}/20261203T144306Z/notes.txt", 400, "INVALID_REQUEST"),
@@ -534,6 +534,11 @@ def test_snapshots_follow_the_share_content(appliance_factory, tmp_path):
     missing = appliance.http.get("/api/meetings/5550009999/share/latest.png")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "MEETING_NOT_FOUND"
+    # A meeting that is here but never shared.
+    appliance.post_meeting("5550008888", scenario="host_ends")
+    unshared = appliance.http.get("/api/meetings/5550008888/share/latest.png")
+    assert unshared.status_code == 404
+    assert unshared.json()["error"]["code"] == "SHARE_NOT_FOUND"
 
 
 def test_share_video_with_pyav(appliance_factory, tmp_path):

@@ -17,7 +17,7 @@ from quart import Response, send_file
 from quart_trio import QuartTrio
 
 from appliance.config import Settings
-from appliance.errors import MeetingNotFound
+from appliance.errors import ShareNotFound
 from appliance.plugins.manager import PluginManager
 from appliance.supervisor.meetings import MeetingRegistry
 from plugins.recorder import files as recordings
@@ -78,7 +78,7 @@ def add_plugin_routes(
                 png = await trio.to_thread.run_sync(path.read_bytes)
         if png is None:
             meetings.get(meeting_id)  # MEETING_NOT_FOUND unless it is here
-            raise MeetingNotFound(
+            raise ShareNotFound(
                 f"meeting {meeting_id.strip()} has no share frame: nothing was shared "
                 "yet, or share capture is not enabled for it"
             )

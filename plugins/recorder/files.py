@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.drivers.base import SAMPLE_RATE
-from appliance.errors import InvalidRequest, MeetingNotFound
+from appliance.errors import InvalidRequest, RecordingNotFound
 from appliance.plugins.storage import meeting_folder, new_run_folder
 from plugins.recorder.wav import HEADER_SIZE
 
@@ -79,7 +79,7 @@ def find_recording(data_dir: Path, meeting_id: str, name: str) -> Path:
     """The file a listed ``name`` (``<session>/<file>.wav``) refers to.
 
     Raises :class:`InvalidRequest` for a name that cannot be a recording and
-    :class:`MeetingNotFound` for one that does not exist.
+    :class:`RecordingNotFound` for one that does not exist.
     """
     session, _, file = name.partition("/")
     if (
@@ -96,5 +96,5 @@ def find_recording(data_dir: Path, meeting_id: str, name: str) -> Path:
     folder = meeting_dir(data_dir, meeting_id)
     path = folder / session / file if folder is not None else None
     if path is None or not path.is_file():
-        raise MeetingNotFound(f"no recording {name} of meeting {meeting_id.strip()}")
+        raise RecordingNotFound(f"no recording {name} of meeting {meeting_id.strip()}")
     return path
