@@ -1,4 +1,3 @@
-# ruff: noqa: E501 (report lines and help texts read better unwrapped)
 """``python -m bench``: the appliance against the Go reference, one table, one JSON.
 
 Modes (one per run):
@@ -84,19 +83,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--warmup",
         type=float,
         default=5.0,
-        help="seconds between the last connection and the measured window (default %(default)s)",
+        help="seconds between the last connection and the measured window "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--join-interval",
         type=float,
         default=0.0,
-        help="seconds between one meeting's INMEETING and the next POST (default %(default)s)",
+        help="seconds between one meeting's INMEETING and the next POST "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--quiet-wait",
         type=float,
         default=60.0,
-        help="wait up to this long for the machine to be nearly idle first (default %(default)s)",
+        help="wait up to this long for the machine to be nearly idle first "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--type",
@@ -116,13 +118,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--no-deflate-offer",
         action="store_true",
-        help="clients do not offer permessage-deflate (by default they do, as browsers do)",
+        help="clients do not offer permessage-deflate (by default they do, as "
+        "browsers do)",
     )
     p.add_argument("--no-reference", action="store_true", help="skip the Go reference")
     p.add_argument(
         "--gofanout",
         default=GOFANOUT_DEFAULT,
-        help="the reference binary; built with the anchor's build.sh if missing (default %(default)s)",
+        help="the reference binary; built with the anchor's build.sh if missing "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--knee", action="store_true", help="knee search instead of one load"
@@ -184,7 +188,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra environment for the appliance, e.g. HMB_SPARE_WORKERS=2 (repeatable)",
+        help="extra environment for the appliance, e.g. HMB_SPARE_WORKERS=2 "
+        "(repeatable)",
     )
     p.add_argument(
         "--keep-logs",
@@ -331,7 +336,8 @@ def mode_load(args, out_dir: Path) -> dict:
     )
     try:
         print(
-            f"bench: appliance pid {server.pid}: {args.meetings} x {args.clients} clients, "
+            f"bench: appliance pid {server.pid}: {args.meetings} x {args.clients} "
+            "clients, "
             f"window {args.window_ms:g} ms, {args.duration:g} s ...",
             flush=True,
         )
@@ -623,7 +629,8 @@ def print_load(result: dict) -> None:
             "frames delivered / expected",
             "frames",
             lambda r: (
-                f"{r['frames']:,} / {_f(r['expected_frames'])} ({100 * (r['delivered_ratio'] or 0):.2f}%)"
+                f"{r['frames']:,} / {_f(r['expected_frames'])} "
+                f"({100 * (r['delivered_ratio'] or 0):.2f}%)"
             ),
             None,
         ),
@@ -741,7 +748,8 @@ def print_load(result: dict) -> None:
     print(
         f"load: {m.get('meetings')} meetings x {m.get('clients_per_meeting')} clients "
         f"(type={m.get('type')}), window {_f(m.get('window_ms'), 0)} ms, measured "
-        f"{_f(m.get('duration_s'), 0)} s, {m.get('client_procs')} client proc(s) on {m.get('client_loop')}"
+        f"{_f(m.get('duration_s'), 0)} s, {m.get('client_procs')} client proc(s) on "
+        f"{m.get('client_loop')}"
     )
     print(f"{'':34}{'appliance':>30}{'gofanout (Go)':>30}{'ratio':>8}")
     for label, key, fmt, ratio_key in rows:
@@ -784,14 +792,17 @@ def print_load(result: dict) -> None:
         )
         v = r["verdict"]
         print(
-            f"{name} verdict: {'PASS' if v['pass'] else 'FAIL'} (drops {v['drops']}, p99 by "
-            f"{v['latency_source']} <= {v['limit_ms']:g} ms: {v['p99_ok']}; like-for-like "
+            f"{name} verdict: {'PASS' if v['pass'] else 'FAIL'} (drops {v['drops']}, "
+            "p99 by "
+            f"{v['latency_source']} <= {v['limit_ms']:g} ms: {v['p99_ok']}; "
+            "like-for-like "
             f"lag rule: {'pass' if v['pass_like_for_like'] else 'fail'})"
             f"{'  CAUTION: cores full' if r['cpu_saturated'] else ''}"
         )
         if r["client_errors"]:
             print(
-                f"{name} client errors: {r['client_errors']}, e.g. {r['client_error_sample']}"
+                f"{name} client errors: {r['client_errors']}, e.g. "
+                f"{r['client_error_sample']}"
             )
 
 
@@ -799,18 +810,25 @@ def print_setup(setup: dict) -> None:
     j, s = setup["post_to_inmeeting_ms"], setup["join_ms_server"]
     print()
     print(
-        f"appliance: POST->INMEETING ms p50/p99/max {_trio(j)} (as polled; the appliance's "
+        f"appliance: POST->INMEETING ms p50/p99/max {_trio(j)} (as polled; the "
+        "appliance's "
         f"join_ms: {_trio(s)}), {j['n'] if j else 0} meetings one after another"
     )
     print(
-        f"appliance: supervisor RSS {setup['supervisor_rss_no_meetings_mb']} MB with no meeting, "
-        f"{setup['supervisor_rss_one_meeting_mb']} MB with one, {setup['supervisor_rss_meetings_mb']} "
-        f"MB with {setup['workers']}: growth {setup['supervisor_growth_per_meeting_mb']} MB per meeting "
-        f"({_f(setup['supervisor_growth_per_meeting_after_first_mb'], 2)} MB after the first)"
+        f"appliance: supervisor RSS {setup['supervisor_rss_no_meetings_mb']} MB with "
+        "no meeting, "
+        f"{setup['supervisor_rss_one_meeting_mb']} MB with one, "
+        f"{setup['supervisor_rss_meetings_mb']} "
+        f"MB with {setup['workers']}: growth "
+        f"{setup['supervisor_growth_per_meeting_mb']} MB per meeting "
+        f"({_f(setup['supervisor_growth_per_meeting_after_first_mb'], 2)} MB after "
+        "the first)"
     )
     print(
-        f"appliance: sim worker RSS MB max {setup['worker_rss_mb_max']}, mean {setup['worker_rss_mb_mean']}"
-        f" (in meetings); spare workers {setup['spare_workers']}: {setup['spare_worker_rss_mb']} MB"
+        f"appliance: sim worker RSS MB max {setup['worker_rss_mb_max']}, mean "
+        f"{setup['worker_rss_mb_mean']}"
+        f" (in meetings); spare workers {setup['spare_workers']}: "
+        f"{setup['spare_worker_rss_mb']} MB"
     )
 
 
@@ -820,7 +838,8 @@ def print_profile(profile: dict) -> None:
         print(f"profile: {profile['error']}")
         return
     print(
-        f"profile of the supervisor (py-spy, {profile['samples']} samples; raw stacks in "
+        f"profile of the supervisor (py-spy, {profile['samples']} samples; raw "
+        "stacks in "
         f"{profile.get('raw_path')})"
     )
     print("  self time by function:")
@@ -851,17 +870,22 @@ def print_share(share: dict) -> None:
     print()
     print(
         f"share: {share['meetings']} x {share['width']}x{share['height']} I420 at "
-        f"{share['fps_per_meeting']:g} fps (offered {share['offered_frames_per_s']:g}/s), "
+        f"{share['fps_per_meeting']:g} fps (offered "
+        f"{share['offered_frames_per_s']:g}/s), "
         f"to the {share['delivered_to']}"
     )
     print(
-        f"  frames/s received {share['frames_per_s']} ({share['megabytes_per_s']} MB/s), "
+        f"  frames/s received {share['frames_per_s']} ({share['megabytes_per_s']} "
+        "MB/s), "
         f"worker drops {share['worker_dropped_frames']}"
     )
     print(
-        f"  supervisor CPU {share['server_cpu_pct']}% ({_f(share['server_cpu_ms_per_frame'], 2)} ms "
-        f"per frame), RSS {share['server_rss_mb']} MB (peak {share['server_peak_rss_mb']}); "
-        f"workers CPU {share['workers_cpu_pct']}%, worker RSS max {share['worker_rss_mb_max']} MB"
+        f"  supervisor CPU {share['server_cpu_pct']}% "
+        f"({_f(share['server_cpu_ms_per_frame'], 2)} ms "
+        f"per frame), RSS {share['server_rss_mb']} MB (peak "
+        f"{share['server_peak_rss_mb']}); "
+        f"workers CPU {share['workers_cpu_pct']}%, worker RSS max "
+        f"{share['worker_rss_mb_max']} MB"
     )
     if share.get("plugin"):
         print(
@@ -881,7 +905,8 @@ def print_checks(items: list[dict]) -> None:
     print("issue 5 figures:")
     for c in items:
         print(
-            f"  [{'met ' if c['met'] else 'MISS'}] {c['figure']}: {_f(c['value'], 2)} (limit {_f(c['limit'], 2)})"
+            f"  [{'met ' if c['met'] else 'MISS'}] {c['figure']}: "
+            f"{_f(c['value'], 2)} (limit {_f(c['limit'], 2)})"
         )
 
 

@@ -1,4 +1,3 @@
-# ruff: noqa: E501 (report lines and help texts read better unwrapped)
 """Share throughput: 1080p I420 frames through the worker protocol into the supervisor.
 
 Each of K meetings plays a scenario with a 1920x1080 share at ``fps`` from time 0 (no
@@ -33,7 +32,7 @@ from appliance.plugins import hookimpl
 
 
 class NoopShare:
-    \"\"\"Counts share frames and does nothing else; the count goes to a file once a second.\"\"\"
+    \"\"\"Counts share frames; the count goes to a file once a second.\"\"\"
 
     def __init__(self):
         self.frames = 0

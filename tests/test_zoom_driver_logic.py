@@ -697,7 +697,11 @@ def test_reconnecting_drops_and_renews_the_raw_data_subscriptions(
 
 def test_leave_requested_before_run_never_starts_the_sdk() -> None:
     sdk = FakeSDK()
-    driver = ZoomDriver(SDKCredentials("key", SECRET), sdk=sdk, context=FakeContext())  # type: ignore[arg-type]
+    driver = ZoomDriver(
+        SDKCredentials("key", SECRET),
+        sdk=sdk,
+        context=FakeContext(),  # type: ignore[arg-type]
+    )
     driver.request_leave()
     events = Events()
     driver.run(JoinRequest("12345678901"), events)
