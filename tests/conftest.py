@@ -88,6 +88,18 @@ class Appliance:
         return self.process.returncode
 
 
+def spawn_serve(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``headless-meeting-bot serve`` with ``env``, its output going to ``log_path``."""
+    with open(log_path, "wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "appliance", "serve"],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+
 def start_appliance(tmp_path: Path, **env: str) -> Appliance:
     tmp_path.mkdir(parents=True, exist_ok=True)
     data_dir = tmp_path / "data"
@@ -102,14 +114,7 @@ def start_appliance(tmp_path: Path, **env: str) -> Appliance:
         }
     )
     full_env.update(env)
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "serve"],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-        )
+    process = spawn_serve(full_env, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         match = READY.search(log_path.read_text(errors="replace"))

@@ -11,8 +11,6 @@ import re
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import trio
 
 from appliance.supervisor import systemd
 from appliance.supervisor.systemd import Notifier, socket_address
+from tests.conftest import spawn_serve
 
 WORKER_STARTED = re.compile(r"worker started name=spare-\d+ pid=(\d+)")
 
@@ -167,14 +166,7 @@ def test_serve_notifies_ready_watchdog_and_stopping(
         WATCHDOG_USEC="200000",
     )
     log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "serve"],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    process = spawn_serve(env, log_path)
     try:
         received: list[tuple[float, int, list[str]]] = []
         while not any("READY=1" in lines for _, _, lines in received):
