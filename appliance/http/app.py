@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from appliance import __version__
 from appliance.bus.audio_bus import StreamFilter
 from appliance.config import Settings
-from appliance.errors import ApplianceError, ErrorCode, InvalidRequest, MeetingNotFound
+from appliance.errors import ApplianceError, ErrorCode, InvalidRequest
 from appliance.http.front_door import ConnectionRegistry
 from appliance.plugins.manager import PluginManager
 from appliance.plugins.routes import add_plugin_routes
@@ -152,7 +152,7 @@ async def _serve_audio_stream(
     connection = connections.find(websocket.scope.get("client"))
     if connection is None:
         log.error("no direct connection for client=%s", websocket.scope.get("client"))
-        await _refuse(MeetingNotFound("internal: connection not found"))
+        await _refuse(ApplianceError("the connection is not the appliance's own"))
         return
 
     await websocket.accept()

@@ -45,7 +45,6 @@ class Outbox:
         self._bytes = 0
         self._wake_pending = False
         self._closed = False
-        self.broken: OSError | None = None
         self.dropped_media_frames = 0
 
     # Limitation: the frames of one 10 ms tick (mixed, then each one_way) are written
@@ -79,10 +78,6 @@ class Outbox:
             self._write_locked()
             return not self._buffers
 
-    @property
-    def pending_bytes(self) -> int:
-        return self._bytes
-
     def close(self) -> None:
         """Refuse further frames (the socket is gone, or the worker is done)."""
         with self._lock:
@@ -98,9 +93,8 @@ class Outbox:
                 written = os.writev(self._fd, batch)
             except BlockingIOError:
                 return
-            except OSError as exc:
+            except OSError:
                 # The supervisor is gone; the read side sees EOF and ends the worker.
-                self.broken = exc
                 self._closed = True
                 buffers.clear()
                 self._bytes = 0

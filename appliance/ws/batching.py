@@ -116,7 +116,6 @@ class ClientQueue:
         self._offset = 0  # bytes of the first item already written
         self.queued_frames = 0
         self.queued_bytes = 0
-        self.bytes_written = 0
         self.frames_dropped = 0
         self._unreported_drops = 0
 
@@ -189,7 +188,6 @@ class ClientQueue:
 
     def consumed(self, written: int) -> None:
         """Account for ``written`` bytes that reached the socket."""
-        self.bytes_written += written
         self.queued_bytes -= written
         written += self._offset
         while self._items and written >= len(self._items[0].data):
