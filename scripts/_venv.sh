@@ -14,7 +14,7 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
     .venv/bin/pip install -q --upgrade pip
 fi
-stamp=".venv/.installed-$(cat pyproject.toml setup.py 2>/dev/null | sha1sum | cut -c1-12)-${extras//,/_}"
+stamp=".venv/.installed-$(cat pyproject.toml setup.py native/[!_]* 2>/dev/null | sha1sum | cut -c1-12)-${extras//,/_}"
 if [ ! -f "$stamp" ]; then
     .venv/bin/pip install -q -e ".[${extras}]"
     touch "$stamp"

@@ -97,3 +97,22 @@ def test_sigterm_leaves_every_meeting_and_exits_cleanly(appliance):
     log = appliance.log()
     assert log.index("leaving every meeting") < log.index("stopped")
     assert "Traceback" not in log
+
+
+def mapped_files(pid: int) -> set[str]:
+    with open(f"/proc/{pid}/maps") as maps:
+        return {line.split()[-1] for line in maps if "/" in line}
+
+
+def test_only_a_worker_that_shares_a_screen_loads_numpy(appliance):
+    # numpy costs a sim worker about 15 MB: sound is made without it, and only
+    # pictures (and WAV files) load it.
+    appliance.post_meeting(FIRST, scenario="four_speakers")
+    appliance.post_meeting(SECOND, scenario="share_slides")
+    talking = appliance.wait_status(FIRST, "MEETING_STATUS_INMEETING")["worker_pid"]
+    sharing = appliance.wait_status(SECOND, "MEETING_STATUS_INMEETING")["worker_pid"]
+    time.sleep(0.3)
+
+    assert frames_received(appliance, FIRST) > 0
+    assert not [path for path in mapped_files(talking) if "numpy" in path]
+    assert [path for path in mapped_files(sharing) if "numpy" in path]

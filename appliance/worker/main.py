@@ -184,8 +184,6 @@ async def serve_worker(stream: trio.SocketStream, driver_name: str) -> None:
     logging.getLogger().addHandler(handler)
     decoder = codec.Decoder()
     try:
-        # Limitation: a sim worker holds about 42 MB, most of it the interpreter,
-        # Trio (which imports ssl) and numpy, loaded here ahead of the join.
         preload_driver(driver_name)
         await _flush(stream, outbox)
         with trio.fail_after(HANDSHAKE_TIMEOUT):

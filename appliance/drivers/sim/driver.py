@@ -46,8 +46,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from appliance.drivers import sdk_codes
 from appliance.drivers.base import (
@@ -66,6 +65,9 @@ from appliance.drivers.sim.scenario import (
 )
 from appliance.errors import ErrorCode
 from appliance.status import MeetingStatus
+
+if TYPE_CHECKING:
+    from appliance.drivers.sim import screen
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +151,24 @@ def _frame_or_never(seconds: float | None) -> int:
     return _NEVER if seconds is None else to_frame(seconds)
 
 
+def _share_renderers(scenario: Scenario) -> list[screen.ShareRenderer]:
+    """One renderer per share of ``scenario``; shares that look alike share one."""
+    if not scenario.shares:
+        return []
+    # Imported here: drawing pictures takes numpy, which a worker whose scenario
+    # shares nothing never loads.
+    from appliance.drivers.sim import screen
+
+    by_look: dict[tuple[object, ...], screen.ShareRenderer] = {}
+    renderers = []
+    for s in scenario.shares:
+        look = (s.width, s.height, s.pattern, s.fps, s.slide_s)
+        if look not in by_look:
+            by_look[look] = screen.ShareRenderer(*look)
+        renderers.append(by_look[look])
+    return renderers
+
+
 class _Player:
     """Produces the frames and events of one meeting; precomputes on creation."""
 
@@ -165,14 +185,7 @@ class _Player:
             media.make_signal(s.audio, s.amplitude) if s.with_audio else None
             for s in scenario.shares
         ]
-        # Shares that look alike share one renderer and its buffer.
-        by_look: dict[tuple[object, ...], media.ShareRenderer] = {}
-        self.renderers = []
-        for s in scenario.shares:
-            look = (s.width, s.height, s.pattern, s.fps, s.slide_s)
-            if look not in by_look:
-                by_look[look] = media.ShareRenderer(*look)
-            self.renderers.append(by_look[look])
+        self.renderers = _share_renderers(scenario)
         self.mixer = media.Mixer()
         self.state = _NOBODY
         self.share_first_frame = 0
@@ -189,7 +202,7 @@ class _Player:
         events = self.events
 
         one_way = [(i, self.signals[i].frame(k)) for i in state.audible]
-        share_pcm: np.ndarray | None = None
+        share_pcm: memoryview | None = None
         if state.share_audible and state.share is not None:
             signal = self.share_signals[state.share]
             assert signal is not None
@@ -331,8 +344,9 @@ class SimDriver(Driver):
             due = t_in + k * FRAME_NS
             now = time.monotonic_ns()
             if now < due:
-                if self._leave.wait((due - now) / 1e9):
-                    return False, lag_ns
+                # A plain sleep costs half what an event's timed wait does, and a
+                # frame is at most 10 ms: a leave is still seen within one frame.
+                time.sleep((due - now) / 1e9)
                 continue
             if end_frame is not None and k >= end_frame:
                 return True, lag_ns
