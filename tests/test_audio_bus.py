@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import struct
+import time
 
 import pytest
 import trio
@@ -112,6 +115,89 @@ async def test_windows_close_on_time_and_carry_every_frame(autojump):
     # Windows close on the 100 ms grid of the clock.
     delivery = [t - start for t, _ in writer.write_times[1:]]
     assert delivery == pytest.approx([0.1 * (i + 1) for i in range(10)])
+
+
+async def test_a_paced_bus_is_read_once_per_window(autojump):
+    # Frames are captured every 10 ms from 0, so one lands between each boundary and
+    # the read after it: it opens the next window, which must not close early.
+    window, phase = 0.1, 0.0395
+    bus = MeetingAudio("m", window=window, heartbeat_interval=100, phase=phase)
+    # The bus maps capture times from CLOCK_MONOTONIC onto Trio's clock.
+    offset = trio.current_time() - time.monotonic()
+    writer = MemoryWriter()
+    bus.subscribe(writer, StreamFilter.parse("mixed", None), 1000)
+    bus.set_paced(True)
+    assert bus.paced
+    sent: list[tuple[float, int]] = []  # what the worker wrote: (capture, n)
+    reads: list[float] = []
+
+    async def reader() -> None:
+        # What the meeting's reader does: sleep, take everything, close what is due.
+        taken = 0
+        while True:
+            await trio.sleep_until(bus.next_read(trio.current_time()))
+            reads.append(trio.current_time())
+            for captured, n in sent[taken:]:
+                bus.publish(0, 0, pcm(n), round((captured - offset) * 1e9))
+            taken = len(sent)
+            bus.close_due(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        nursery.start_soon(reader)
+        for n in range(100):
+            sent.append((trio.current_time(), n))
+            await trio.sleep(0.01)
+        await trio.sleep(0.3)
+        nursery.cancel_scope.cancel()
+
+    # One read per window, just after each boundary of the meeting's grid.
+    for read in reads:
+        cell = (read - phase) / window
+        assert cell - math.floor(cell) == pytest.approx(0.01, abs=1e-6)
+    assert [b - a for a, b in itertools.pairwise(reads)] == pytest.approx(
+        [window] * (len(reads) - 1)
+    )
+    # Every frame once, in order; each read delivers what was captured since the one
+    # before, so a message's oldest byte waits at most a window (and the read's 1 ms).
+    audio = writer.messages()[1:]
+    assert b"".join(p for _, _, p in audio) == b"".join(pcm(n) for n in range(100))
+    delivered = [t for t, _ in writer.write_times[1:]]
+    assert set(delivered) <= set(reads)
+    first = 0
+    for (_, _, payload), t in zip(audio, delivered, strict=True):
+        oldest = sent[first][0]
+        assert t - oldest <= window + 0.001 + 1e-6
+        first += len(payload) // 640
+    assert len(audio) == len(delivered) == 11
+
+
+async def test_a_paced_bus_leaves_closing_windows_to_its_reader(autojump):
+    bus = MeetingAudio("m", window=0.1, heartbeat_interval=100)
+    offset = trio.current_time() - time.monotonic()
+    writer = MemoryWriter()
+    bus.subscribe(writer, StreamFilter.parse("mixed", None), 1000)
+    bus.set_paced(True)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        for n in range(5):
+            bus.publish(0, 0, pcm(n), round((trio.current_time() - offset) * 1e9))
+            await trio.sleep(0.01)
+        await trio.sleep(0.5)
+        assert len(writer.messages()) == 1  # audio_format only
+        bus.set_paced(False)
+        await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+
+    audio = writer.messages()[1:]
+    assert [p for _, _, p in audio] == [b"".join(pcm(n) for n in range(5))]
+
+
+async def test_a_bus_with_window_0_is_never_paced():
+    bus = MeetingAudio("m", window=0, heartbeat_interval=100)
+    bus.set_paced(True)
+    assert not bus.paced
 
 
 async def test_groups_share_built_messages(autojump):

@@ -17,6 +17,15 @@ oldest frames when over ``queue_size``; nobody else notices.
 :meth:`MeetingAudio.run` closes windows on time and sends heartbeats; it is the only
 task of the bus. When the meeting ends, :meth:`MeetingAudio.close` flushes what is held,
 then gives every subscriber an ``error`` message and the close code to end with.
+
+While the bus is *paced* (a window above 0, and a meeting in progress), nobody needs a
+frame before its window closes, so the meeting's reader need not wake for every 10 ms
+frame: it sleeps until just after each window boundary (:meth:`MeetingAudio.next_read`),
+takes everything the worker sent meanwhile, and closes the windows that are due
+(:meth:`MeetingAudio.close_due`). ``run`` then leaves closing to the reader, since a
+window closed before that read would be cut in two. A batch still holds the frames
+captured within one window and leaves at its end, and the supervisor wakes once per
+window instead of once per frame.
 """
 
 from __future__ import annotations
@@ -35,6 +44,11 @@ from appliance.ws import wire
 from appliance.ws.batching import Batcher, ClientQueue, Message, Queued
 
 log = logging.getLogger(__name__)
+
+# How long after a window boundary a paced reader takes the worker's frames: the
+# frames captured just before the boundary are then written, on a machine that is not
+# overloaded.
+READ_AFTER_BOUNDARY = 0.001
 
 TYPE_NAMES = {
     "mixed": AudioType.MIXED,
@@ -211,6 +225,34 @@ class MeetingAudio:
         self._new_window = trio.Event()
         self._closed = False
         self._dropped_by_departed = 0
+        self._paced = False
+
+    @property
+    def paced(self) -> bool:
+        """Whether the meeting's reader closes windows (see the module docstring)."""
+        return self._paced
+
+    def set_paced(self, paced: bool) -> None:
+        """Pace reading by windows, or not; never with a window of 0."""
+        paced = paced and self.window > 0
+        if paced != self._paced:
+            self._paced = paced
+            # run() recomputes whether it closes windows itself.
+            self._new_window.set()
+
+    def next_read(self, now: float) -> float:
+        """When a paced reader should next take frames: just after the next window
+        boundary after ``now`` (Trio's clock)."""
+        elapsed = (now - READ_AFTER_BOUNDARY - self.phase) / self.window
+        boundary = (math.floor(elapsed + 1e-6) + 1) * self.window + self.phase
+        return boundary + READ_AFTER_BOUNDARY
+
+    def close_due(self, now: float) -> None:
+        """Deliver the batches whose window has closed by ``now``."""
+        for group in list(self._groups.values()):
+            messages = group.batcher.poll(now)
+            if messages:
+                group.deliver(messages)
 
     @property
     def closed(self) -> bool:
@@ -277,7 +319,7 @@ class MeetingAudio:
             messages = batcher.add(audio_type, user_id, pcm, now, captured)
             if messages:
                 group.deliver(messages)
-            elif opened_window:
+            elif opened_window and not self._paced:
                 self._new_window.set()
 
     def close(self, code: str, message: str, close_code: int) -> None:
@@ -298,7 +340,7 @@ class MeetingAudio:
             deadlines = [
                 g.batcher.deadline
                 for g in self._groups.values()
-                if g.batcher.deadline is not None
+                if g.batcher.deadline is not None and not self._paced
             ]
             wake_at = min(deadlines, default=math.inf)
             self._new_window = trio.Event()
@@ -307,10 +349,8 @@ class MeetingAudio:
             if self._closed:
                 return
             now = trio.current_time()
-            for group in list(self._groups.values()):
-                messages = group.batcher.poll(now)
-                if messages:
-                    group.deliver(messages)
+            if not self._paced:
+                self.close_due(now)
             if now >= next_heartbeat:
                 heartbeat = wire.heartbeat_message()
                 for group in list(self._groups.values()):

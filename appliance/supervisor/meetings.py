@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import time
 import urllib.parse
@@ -58,6 +59,8 @@ _MEETING_ID = re.compile(r"\d{9,11}")
 _URL_ID = re.compile(r"/(?:j|w|s|wc|wc/join)/(\d{9,11})(?:/|$)")
 GOLDEN_FRACTION = 0.6180339887
 DIRECT_READ_BYTES = 64 * 1024
+READ_BYTES = 64 * 1024
+NOWAIT_READ_LIMIT = 16 * 1024 * 1024
 JOIN_FIELDS = {
     "meeting_id",
     "password",
@@ -375,6 +378,16 @@ class MeetingRegistry:
             nursery.start_soon(self._leave_when_asked, meeting, worker)
             self._handle_events(meeting, worker)
             while True:
+                audio = meeting.audio
+                if audio.paced and not worker.decoder.has_partial_frame:
+                    # See the audio bus: one wake-up per window, not per frame.
+                    await trio.sleep_until(audio.next_read(trio.current_time()))
+                    more = self._read_nowait(worker)
+                    self._handle_events(meeting, worker)
+                    audio.close_due(trio.current_time())
+                    if not more:
+                        break
+                    continue
                 # A large frame (share video) is read straight into the buffer it
                 # is handed on in: one copy, from the kernel.
                 buffer = worker.decoder.receive_buffer()
@@ -393,6 +406,37 @@ class MeetingRegistry:
             nursery.cancel_scope.cancel()
         if worker.decoder.has_partial_frame:
             log.warning("worker stopped mid-frame meeting_id=%s", meeting.meeting_id)
+
+    @staticmethod
+    def _read_nowait(worker: WorkerHandle) -> bool:
+        """Feed the decoder what the worker's socket holds, without waiting.
+
+        Returns false at EOF. Stops after ``NOWAIT_READ_LIMIT`` bytes, so a worker
+        that writes without pause (share video) cannot hold the event loop.
+        """
+        fd = worker.stream.socket.fileno()
+        decoder = worker.decoder
+        total = 0
+        while total < NOWAIT_READ_LIMIT:
+            buffer = decoder.receive_buffer()
+            try:
+                if buffer is not None and len(buffer) >= DIRECT_READ_BYTES:
+                    count = os.readv(fd, [buffer])
+                    buffer.release()
+                    if count:
+                        decoder.received(count)
+                else:
+                    if buffer is not None:
+                        buffer.release()
+                    data = os.read(fd, READ_BYTES)
+                    count = len(data)
+                    decoder.feed(data)
+            except BlockingIOError:
+                return True
+            if not count:
+                return False
+            total += count
+        return True
 
     async def _leave_when_asked(self, meeting: Meeting, worker: WorkerHandle) -> None:
         await meeting.leave_requested.wait()
@@ -479,6 +523,9 @@ class MeetingRegistry:
             except KeyError:
                 code = ErrorCode.INTERNAL_ERROR
             error = ApplianceError(event.message, code=code)
+        # Paced reading only in the meeting: a join, and the end of a meeting, are
+        # followed as they happen.
+        meeting.audio.set_paced(status == MeetingStatus.INMEETING)
         if status == MeetingStatus.INMEETING and meeting.stats.join_ms is None:
             elapsed = time.monotonic() - meeting.created_monotonic
             meeting.stats.join_ms = round(elapsed * 1000, 1)
