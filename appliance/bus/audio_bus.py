@@ -18,14 +18,15 @@ oldest frames when over ``queue_size``; nobody else notices.
 task of the bus. When the meeting ends, :meth:`MeetingAudio.close` flushes what is held,
 then gives every subscriber an ``error`` message and the close code to end with.
 
-While the bus is *paced* (a window above 0, and a meeting in progress), nobody needs a
-frame before its window closes, so the meeting's reader need not wake for every 10 ms
-frame: it sleeps until just after each window boundary (:meth:`MeetingAudio.next_read`),
-takes everything the worker sent meanwhile, and closes the windows that are due
-(:meth:`MeetingAudio.close_due`). ``run`` then leaves closing to the reader, since a
-window closed before that read would be cut in two. A batch still holds the frames
-captured within one window and leaves at its end, and the supervisor wakes once per
-window instead of once per frame.
+While the bus is *paced* (the supervisor paces a meeting in progress without a screen
+share, when the window is above 0), no client needs a frame before its window closes,
+so the meeting's reader need not wake for every 10 ms frame. It sleeps until just
+after each window boundary (:meth:`MeetingAudio.next_read`), takes everything the
+worker wrote meanwhile, and closes the windows that are due
+(:meth:`MeetingAudio.close_due`); ``run`` leaves closing to it. A batch then holds the
+frames captured in one window (and any captured in the millisecond before the read)
+and leaves right after the window's end: the supervisor wakes once per window instead
+of once per frame.
 """
 
 from __future__ import annotations

@@ -128,7 +128,9 @@ def on_meeting_finished(meeting: MeetingInfo) -> None:
 @hookspec
 def on_audio_frame(meeting: MeetingInfo, frame: AudioFrame) -> None:
     """One frame of audio (mixed, one participant's, or a share's): usually 10 ms,
-    320 samples, every 10 ms per stream while the SDK delivers it.
+    320 samples, every 10 ms per stream while the SDK delivers it. Frames may come in
+    bursts, a window's worth at a time (``HMB_WS_WINDOW_MS``), at most one window after
+    their capture (``frame.capture_ns``).
 
     On the runner thread; dropped (and counted) when the plugin is behind; returns
     nothing. ``frame.pcm`` is a read-only view.

@@ -492,6 +492,7 @@ class MeetingRegistry:
                     )
             elif isinstance(event, codec.ShareState):
                 meeting.sharing_user = event.user_id if event.started else None
+                self._update_pacing(meeting)
                 for observer in self.observers:
                     observer.share_state(meeting, event.user_id, event.started)
             elif isinstance(event, codec.Log):
@@ -523,18 +524,25 @@ class MeetingRegistry:
             except KeyError:
                 code = ErrorCode.INTERNAL_ERROR
             error = ApplianceError(event.message, code=code)
-        # Paced reading only in the meeting: a join, and the end of a meeting, are
-        # followed as they happen.
-        meeting.audio.set_paced(status == MeetingStatus.INMEETING)
         if status == MeetingStatus.INMEETING and meeting.stats.join_ms is None:
             elapsed = time.monotonic() - meeting.created_monotonic
             meeting.stats.join_ms = round(elapsed * 1000, 1)
         self._set_status(meeting, status, error)
 
+    @staticmethod
+    def _update_pacing(meeting: Meeting) -> None:
+        # Paced reading (see the audio bus) only for a meeting in progress with no
+        # screen share: a join and an ending are followed as they happen, and share
+        # video, megabytes a frame, is read as it comes so the worker never waits.
+        meeting.audio.set_paced(
+            meeting.status == MeetingStatus.INMEETING and meeting.sharing_user is None
+        )
+
     def _set_status(
         self, meeting: Meeting, status: MeetingStatus, error: ApplianceError | None
     ) -> None:
         meeting.status = status
+        self._update_pacing(meeting)
         # An error can come with a live status (recording refused while in the
         # meeting); the next report of that status without one clears it.
         if error is not None or status.is_final or status == MeetingStatus.INMEETING:

@@ -48,8 +48,8 @@ class Outbox:
         self.dropped_media_frames = 0
 
     # Limitation: the frames of one 10 ms tick (mixed, then each one_way) are written
-    # one at a time, so a worker makes a system call per frame and the supervisor may
-    # wake once per frame; coalescing a tick would save CPU with many meetings.
+    # one at a time, a system call each; coalescing a tick would save a worker a few
+    # microseconds a frame.
     def put(self, event: codec.Event, *, media: bool = False) -> None:
         """Write ``event`` now if the socket takes it, else queue it (or drop media)."""
         head, body = codec.encode_parts(event)
