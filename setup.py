@@ -2,7 +2,8 @@ from setuptools import setup
 
 setup(
     cffi_modules=[
-        "native/build_glib_loop.py:ffibuilder",
-        "native/build_sim_dsp.py:ffibuilder",
+        "native/build.py:glib_loop",
+        "native/build.py:fanout",
+        "native/build.py:sim_dsp",
     ]
 )

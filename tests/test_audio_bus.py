@@ -31,6 +31,9 @@ class MemoryWriter:
     def attach(self, queue: ClientQueue) -> None:
         self.queue = queue
 
+    def direct_fd(self) -> int | None:
+        return None  # no socket: everything goes through the queue
+
     def write_nowait(self) -> None:
         while self.queue and self.capacity > 0:
             chunk = b"".join(bytes(b) for b in self.queue.buffers())

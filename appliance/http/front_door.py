@@ -65,6 +65,14 @@ class DirectWriteStream(trio.abc.HalfCloseableStream):
         """Route every later write through ``queue`` (after the handshake)."""
         self.queue = queue
 
+    def direct_fd(self) -> int | None:
+        """The socket's descriptor, for sends that bypass an empty queue, or ``None``
+        once the stream is closed (the number may then belong to another socket)."""
+        if self._closed:
+            return None
+        fd = self.socket.fileno()
+        return fd if fd >= 0 else None
+
     def write_nowait(self) -> None:
         """Write as much of the queue as the socket takes now, without waiting.
 
