@@ -421,8 +421,10 @@ class MeetingRegistry:
             buffer = decoder.receive_buffer()
             try:
                 if buffer is not None and len(buffer) >= DIRECT_READ_BYTES:
-                    count = os.readv(fd, [buffer])
-                    buffer.release()
+                    # Released even when nothing was there: the decoder's buffer
+                    # cannot grow while a view of it is held.
+                    with buffer:
+                        count = os.readv(fd, [buffer])
                     if count:
                         decoder.received(count)
                 else:
