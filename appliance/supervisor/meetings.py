@@ -382,27 +382,14 @@ class MeetingRegistry:
                 if audio.paced and not worker.decoder.has_partial_frame:
                     # See the audio bus: one wake-up per window, not per frame.
                     await trio.sleep_until(audio.next_read(trio.current_time()))
-                    more = self._read_nowait(worker)
-                    self._handle_events(meeting, worker)
-                    audio.close_due(trio.current_time())
-                    if not more:
-                        break
-                    continue
-                # A large frame (share video) is read straight into the buffer it
-                # is handed on in: one copy, from the kernel.
-                buffer = worker.decoder.receive_buffer()
-                if buffer is not None and len(buffer) >= DIRECT_READ_BYTES:
-                    count = await worker.stream.socket.recv_into(buffer)
-                    buffer.release()
-                    if not count:
-                        break
-                    worker.decoder.received(count)
                 else:
-                    data = await worker.stream.receive_some()
-                    if not data:
-                        break
-                    worker.decoder.feed(data)
+                    await trio.lowlevel.wait_readable(worker.stream.socket)
+                more = self._read_nowait(worker)
                 self._handle_events(meeting, worker)
+                if audio.paced:
+                    audio.close_due(trio.current_time())
+                if not more:
+                    break
             nursery.cancel_scope.cancel()
         if worker.decoder.has_partial_frame:
             log.warning("worker stopped mid-frame meeting_id=%s", meeting.meeting_id)
@@ -421,7 +408,9 @@ class MeetingRegistry:
             buffer = decoder.receive_buffer()
             try:
                 if buffer is not None and len(buffer) >= DIRECT_READ_BYTES:
-                    # Released even when nothing was there: the decoder's buffer
+                    # A large frame (share video) is read straight into the buffer
+                    # it is handed on in: one copy, from the kernel. The view is
+                    # released even when nothing came, since the decoder's buffer
                     # cannot grow while a view of it is held.
                     with buffer:
                         count = os.readv(fd, [buffer])

@@ -69,6 +69,9 @@ class LoopedSignal:
         return self._table[offset : offset + FRAME_SAMPLES]
 
 
+# Limitation: a tone with no period of 10 s or less is computed in Python frame by
+# frame, about 50 us of the driver thread per frame; scenarios that need cheap frames
+# use tabulated tones (such as whole or half hertz).
 class ToneSignal:
     """A sine computed frame by frame, for frequencies with no short period."""
 
