@@ -12,7 +12,12 @@ import pytest
 import trio
 import trio.testing
 
-from appliance.bus.audio_bus import MeetingAudio, StreamFilter
+from appliance.bus.audio_bus import (
+    READ_AFTER_BOUNDARY,
+    WINDOW_END_AFTER_FRAME,
+    MeetingAudio,
+    StreamFilter,
+)
 from appliance.errors import InvalidRequest
 from appliance.ws.batching import ClientQueue
 from tests.test_ws_batching import parse_frames
@@ -120,9 +125,13 @@ async def test_windows_close_on_time_and_carry_every_frame(autojump):
     assert delivery == pytest.approx([0.1 * (i + 1) for i in range(10)])
 
 
-async def test_a_paced_bus_is_read_once_per_window(autojump):
-    # Frames are captured every 10 ms from 0, so one lands between each boundary and
-    # the read after it: it opens the next window, which must not close early.
+@pytest.mark.parametrize("frame_offset", [0.0, 0.0037])
+async def test_a_paced_bus_is_read_once_per_window_just_after_its_last_frame(
+    autojump, frame_offset
+):
+    # Frames are captured every 10 ms from frame_offset. The meeting's place among
+    # other meetings (its phase, 3 whole frames here) stays; the first frame moves its
+    # windows' ends to just after a frame.
     window, phase = 0.1, 0.0395
     bus = MeetingAudio("m", window=window, heartbeat_interval=100, phase=phase)
     # The bus maps capture times from CLOCK_MONOTONIC onto Trio's clock.
@@ -148,30 +157,41 @@ async def test_a_paced_bus_is_read_once_per_window(autojump):
     async with trio.open_nursery() as nursery:
         nursery.start_soon(bus.run)
         nursery.start_soon(reader)
+        await trio.sleep(frame_offset)
         for n in range(100):
             sent.append((trio.current_time(), n))
             await trio.sleep(0.01)
         await trio.sleep(0.3)
         nursery.cancel_scope.cancel()
 
-    # One read per window, just after each boundary of the meeting's grid.
-    for read in reads:
-        cell = (read - phase) / window
+    # Capture times pass through CLOCK_MONOTONIC, which moves on in real time.
+    aligned = 0.03 + frame_offset + WINDOW_END_AFTER_FRAME
+    assert bus.phase == pytest.approx(aligned, abs=1e-4)
+    # After the read that saw the first frame, one read per window, just after each
+    # boundary of the aligned grid.
+    for read in reads[1:]:
+        cell = (read - bus.phase) / window
         assert cell - math.floor(cell) == pytest.approx(0.01, abs=1e-6)
-    assert [b - a for a, b in itertools.pairwise(reads)] == pytest.approx(
-        [window] * (len(reads) - 1)
+    assert [b - a for a, b in itertools.pairwise(reads)][1:] == pytest.approx(
+        [window] * (len(reads) - 2)
     )
-    # Every frame once, in order; each read delivers what was captured since the one
-    # before, so a message's oldest byte waits at most a window (and the read's 1 ms).
+    # Every frame once, in order. A message leaves right after its newest frame, so
+    # its oldest byte waits a window less one frame (plus the 3 ms of slack).
     audio = writer.messages()[1:]
     assert b"".join(p for _, _, p in audio) == b"".join(pcm(n) for n in range(100))
     delivered = [t for t, _ in writer.write_times[1:]]
     assert set(delivered) <= set(reads)
+    slack = WINDOW_END_AFTER_FRAME + READ_AFTER_BOUNDARY
     first = 0
-    for (_, _, payload), t in zip(audio, delivered, strict=True):
-        oldest = sent[first][0]
-        assert t - oldest <= window + 0.001 + 1e-6
-        first += len(payload) // 640
+    for i, ((_, _, payload), t) in enumerate(zip(audio, delivered, strict=True)):
+        frames = len(payload) // 640
+        oldest, newest = sent[first][0], sent[first + frames - 1][0]
+        assert t - oldest <= window - 0.01 + slack + 1e-4
+        # The first read, before the grid moved, may take a frame of the next window.
+        if 1 < i < len(audio) - 1:
+            assert frames == 10
+            assert t - newest == pytest.approx(slack, abs=1e-4)
+        first += frames
     assert len(audio) == len(delivered) == 11
 
 

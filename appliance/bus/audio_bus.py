@@ -27,6 +27,12 @@ worker wrote meanwhile, and closes the windows that are due
 frames captured in one window (and any captured in the millisecond before the read)
 and leaves right after the window's end: the supervisor wakes once per window instead
 of once per frame.
+
+A meeting's windows end just after a frame is complete (:data:`WINDOW_END_AFTER_FRAME`):
+the first frame with a capture time sets the grid's offset within a frame, while the
+meeting keeps its place, in whole frames, among the other meetings' windows. A window
+otherwise ends anywhere up to a frame after its last frame, holding every message
+that much longer for nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from typing import Protocol
 
 import trio
 
-from appliance.drivers.base import AudioType
+from appliance.drivers.base import FRAME_MS, AudioType
 from appliance.errors import InvalidRequest
 from appliance.ws import fanout, wire
 from appliance.ws.batching import Batcher, ClientQueue, Message, Queued
@@ -50,6 +56,13 @@ log = logging.getLogger(__name__)
 # frames captured just before the boundary are then written, on a machine that is not
 # overloaded.
 READ_AFTER_BOUNDARY = 0.001
+
+# How long after the capture of the frame that completes a window the window ends. A
+# frame is stamped when it is complete, so this is all the hold a window's newest frame
+# gets (plus READ_AFTER_BOUNDARY when paced); a frame that reaches the bus later than
+# that goes out with the next window instead.
+WINDOW_END_AFTER_FRAME = 0.002
+FRAME_SECONDS = FRAME_MS / 1000
 
 TYPE_NAMES = {
     "mixed": AudioType.MIXED,
@@ -271,6 +284,7 @@ class MeetingAudio:
         self._closed = False
         self._dropped_by_departed = 0
         self._paced = False
+        self._aligned = window <= 0
 
     @property
     def paced(self) -> bool:
@@ -291,6 +305,18 @@ class MeetingAudio:
         elapsed = (now - READ_AFTER_BOUNDARY - self.phase) / self.window
         boundary = (math.floor(elapsed + 1e-6) + 1) * self.window + self.phase
         return boundary + READ_AFTER_BOUNDARY
+
+    def _align_windows(self, captured: float) -> None:
+        # Limitation: the grid follows the first frame only; a driver whose frames
+        # drift against CLOCK_MONOTONIC moves its windows' ends back to anywhere
+        # within a frame of their last frame.
+        self._aligned = True
+        place = math.floor(self.phase / FRAME_SECONDS + 1e-6) * FRAME_SECONDS
+        offset = (captured + WINDOW_END_AFTER_FRAME) % FRAME_SECONDS
+        self.phase = (place + offset) % self.window
+        for group in self._groups.values():
+            if group.batcher.deadline is None:
+                group.batcher.phase = self.phase
 
     def close_due(self, now: float) -> None:
         """Deliver the batches whose window has closed by ``now``."""
@@ -356,6 +382,8 @@ class MeetingAudio:
         captured = None
         if capture_ns is not None:
             captured = capture_ns / 1e9 + self._monotonic_to_trio
+            if not self._aligned:
+                self._align_windows(captured)
         for stream_filter, group in self._groups.items():
             if not stream_filter.matches(audio_type, user_id):
                 continue
