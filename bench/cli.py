@@ -133,7 +133,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--knee-steps",
-        default="100,150,200,250",
+        default="300,350,400,450",
         help="clients per meeting, step by step (default %(default)s)",
     )
     p.add_argument(
