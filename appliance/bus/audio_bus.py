@@ -307,9 +307,9 @@ class MeetingAudio:
         return boundary + READ_AFTER_BOUNDARY
 
     def _align_windows(self, captured: float) -> None:
-        # Limitation: the grid follows the first frame only; a driver whose frames
-        # drift against CLOCK_MONOTONIC moves its windows' ends back to anywhere
-        # within a frame of their last frame.
+        # Limitation: windows follow the first frame's timing only; if a driver's
+        # frames drift against CLOCK_MONOTONIC, a window's end drifts away from its
+        # last frame again, by up to a frame.
         self._aligned = True
         place = math.floor(self.phase / FRAME_SECONDS + 1e-6) * FRAME_SECONDS
         offset = (captured + WINDOW_END_AFTER_FRAME) % FRAME_SECONDS
